@@ -1,0 +1,47 @@
+# Set-up, main job and tests.  `make run` and `make test` each do the whole set-up first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data run test test-guide bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[torch,keras,dev]"
+	touch $(STAMP)
+
+# Debian's package where apt and root are available; otherwise Keras downloads it on first use.
+data:
+	@if [ -n "$$FASHION_MNIST_DIR" ] || [ -f $(DEBIAN_DATA)/t10k-labels-idx1-ubyte.gz ]; then \
+		echo "Fashion-MNIST: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+		echo "Fashion-MNIST: installed Debian's dataset-fashion-mnist"; \
+	else \
+		echo "Fashion-MNIST: no local copy; it will be downloaded through keras.datasets on first use"; \
+	fi
+
+# The main job: the notebook's recipe in PyTorch and in Keras on the torch and JAX backends.
+run: install data
+	$(PY) -m parity compare --backends torch,jax --out runs/compare
+
+# The whole suite under the torch backend, then the backend-dependent tests under jax and tensorflow:
+# Keras reads KERAS_BACKEND once per process.
+test: install data
+	KERAS_BACKEND=torch $(PY) -m pytest
+	KERAS_BACKEND=jax $(PY) -m pytest -m backend
+	KERAS_BACKEND=tensorflow $(PY) -m pytest -m backend
+
+test-guide: install data
+	KERAS_BACKEND=torch $(PY) -m pytest -m guide
+
+bench: install data
+	$(PY) -m benchmarks.epoch_time
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,112 @@
+"""The command line both versions share: the same flags, the same errors, the same exit codes.
+
+``torch_version/__main__.py`` and ``keras_version/__main__.py`` stay thin: they
+build this parser, turn the arguments into a :class:`RunConfig` and hand it to
+their own ``run.main``.  Errors a user can cause print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from common.config import BACKENDS, CELLS, RunConfig
+from common.data import SOURCES
+from common.errors import UserError
+
+DEBUG_ENV = "STACKED_RNN_DEBUG"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; a learner gets one line that says what to fix."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser(prog: str, description: str, with_backend: bool = False) -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=prog, description=description)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    train = commands.add_parser("train", help="train on Fashion-MNIST, evaluate, write metrics, model and plots",
+                                description="Train the stacked RNN with the notebook's recipe by default.")
+    d = RunConfig()
+    if with_backend:
+        default_backend = os.environ.get("KERAS_BACKEND", "jax")
+        train.add_argument("--backend", default=default_backend,
+                           help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND or jax; "
+                                f"now {default_backend})")
+    train.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs to train (default: {d.epochs})")
+    train.add_argument("--batch-size", type=positive_int, default=d.batch_size,
+                       help=f"examples per batch (default: {d.batch_size})")
+    train.add_argument("--hidden-size", type=positive_int, default=d.hidden_size,
+                       help=f"units per recurrent layer (default: {d.hidden_size})")
+    train.add_argument("--num-layers", type=positive_int, default=d.num_layers,
+                       help=f"stacked recurrent layers (default: {d.num_layers})")
+    train.add_argument("--cell", default=d.cell, help=f"one of {', '.join(CELLS)} (default: {d.cell})")
+    train.add_argument("--bidirectional", action="store_true", help="bidirectional layers (default: off)")
+    train.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
+                       help=f"Adam learning rate (default: {d.learning_rate})")
+    train.add_argument("--seed", type=int, default=d.seed, help=f"seed for split, shuffling and weights (default: {d.seed})")
+    train.add_argument("--subset", type=positive_int, default=None,
+                       help="train on the first N training examples, for quick runs (default: all 60000)")
+    train.add_argument("--source", default=d.source,
+                       help=f"data source: {', '.join(SOURCES)} or a folder of IDX files (default: {d.source})")
+    train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<framework>[-<backend>])")
+    train.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                       help="continue the run in DIR from its last completed epoch (default: start afresh)")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace, default_out: str) -> RunConfig:
+    """Turn parsed flags into a RunConfig (which validates them)."""
+    if args.resume is not None and args.out is not None and args.resume != args.out:
+        raise UserError(f"--resume {args.resume} and --out {args.out} name different folders; give only --resume")
+    out = args.resume or args.out or Path("runs") / default_out
+    return RunConfig(epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
+                     num_layers=args.num_layers, cell=args.cell, bidirectional=args.bidirectional,
+                     seed=args.seed, subset=args.subset, learning_rate=args.learning_rate,
+                     source=args.source, out=out, resume=args.resume is not None)
+
+
+def run_cli(main, prog: str) -> int:
+    """Call ``main()``; turn errors into one line on stderr and an exit code, never a traceback."""
+    try:
+        main()
+        return 0
+    except UserError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; the last completed epoch's checkpoint is kept (continue with --resume DIR)",
+              file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug, not a user error: still one line, the traceback on request
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        else:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"{prog}: internal error: {type(e).__name__}: {first} "
+                  f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)", file=sys.stderr)
+        return 1

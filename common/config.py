@@ -1,0 +1,64 @@
+"""Run configuration: one small frozen dataclass, passed explicitly to both versions.
+
+The defaults are the notebook's recipe: three recurrent layers of 8 units,
+batch 8192, 64 epochs, Adam with learning rate 1e-3, 10 % held out for validation.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from common.errors import ConfigError
+
+CELLS = ("rnn", "gru", "lstm")
+BACKENDS = ("torch", "jax", "tensorflow")
+FRAMEWORKS = ("torch", "keras")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    epochs: int = 64
+    batch_size: int = 8192
+    hidden_size: int = 8
+    num_layers: int = 3
+    cell: str = "rnn"
+    bidirectional: bool = False
+    seed: int = 0
+    subset: int | None = None  # train on the first N training examples
+    val_fraction: float = 0.1
+    learning_rate: float = 1e-3
+    source: str = "auto"
+    out: Path | None = None
+    resume: bool = False
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.subset is not None and (isinstance(self.subset, bool) or not isinstance(self.subset, int) or self.subset < 2):
+            raise ConfigError(f"subset must be an integer of at least 2, got {self.subset!r}")
+        check_choice("cell", self.cell, CELLS)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if self.resume and self.out is None:
+            raise ConfigError("resume needs the output folder of the run to continue (--out DIR)")
+
+    def model_kwargs(self) -> dict:
+        """The architecture arguments, shared by ``StackedRNN`` and ``build_model``."""
+        return dict(hidden_size=self.hidden_size, num_layers=self.num_layers,
+                    cell=self.cell, bidirectional=self.bidirectional)
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out) if self.out is not None else None
+        return d
+
+
+def check_choice(what: str, value: str, choices) -> str:
+    """Return ``value`` if it is one of ``choices``; raise a one-line ConfigError otherwise."""
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+    return value

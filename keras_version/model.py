@@ -1,0 +1,42 @@
+"""The model: stacked recurrent layers, the last time step, then a dense classifier.
+
+The defaults build the notebook's network: three ``SimpleRNN`` layers of 8 units
+(658 parameters; torch has 24 more, one extra bias vector per layer), the last
+time step, ``Dense(10)``.  Keras recurrent layers return only the last step
+unless ``return_sequences=True``, so every layer but the last sets it.
+"""
+from __future__ import annotations
+
+import keras
+
+from common.config import CELLS, check_choice
+
+RECURRENT = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
+
+
+def build_model(input_size: int = 28, hidden_size: int = 8, num_layers: int = 3,
+                num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False,
+                timesteps: int | None = 28) -> keras.Model:
+    """Same signature as ``torch_version.model.build_model``, plus the declared input length."""
+    check_choice("cell", cell, CELLS)
+    inputs = keras.Input(shape=(timesteps, input_size), name="sequence")  # (batch, time, features)
+    x = inputs
+    for i in range(num_layers):
+        last = i == num_layers - 1
+        layer = RECURRENT[cell](hidden_size, return_sequences=not last, name=f"{cell}_{i + 1}")
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi_{cell}_{i + 1}")
+        x = layer(x)  # (batch, time, hidden * directions), or (batch, hidden * directions) when last
+    outputs = keras.layers.Dense(num_classes, name="fc")(x)  # (batch, classes): logits
+    return keras.Model(inputs, outputs, name="stacked_rnn")
+
+
+def count_params(model: keras.Model) -> int:
+    return int(model.count_params())
+
+
+def summary(model: keras.Model) -> str:
+    """Keras's own summary table (layer, output shape, parameters)."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
+    return "\n".join(lines)

@@ -1,0 +1,145 @@
+"""Training, evaluation, prediction and saving, in Keras 3 (any backend).
+
+``fit`` reads the same ``common.data.Batches`` as the PyTorch loop, through a
+``keras.utils.PyDataset`` that serves epoch ``e``'s batches in epoch ``e``.  The
+reported accuracy is Keras's ``"accuracy"``: micro, correct / total.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from common.checkpoint import atomic_write
+from common.errors import CheckpointError, NonFiniteLossError, check_sequence_shape
+from common.report import HISTORY_KEYS, empty_history, epoch_line
+
+
+def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam and sparse cross-entropy on logits: the Keras side of the notebook's recipe."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        # from_logits=True because the model ends in Dense without softmax, as torch's Linear
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """Serves ``batches.epoch(e)`` to ``fit``; ``e`` advances when Keras ends an epoch."""
+
+    def __init__(self, batches, start_epoch: int = 0):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.batches, self.epoch = batches, start_epoch
+        self._order = batches.order(start_epoch)
+
+    @property
+    def num_batches(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, step: int):
+        return self.batches.batch(self.epoch, step, self._order)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self.batches.order(self.epoch)
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Records the history in the torch side's format, times epochs, stops on NaN."""
+
+    def __init__(self, epochs, history, on_epoch_end, verbose):
+        super().__init__()
+        self.epochs, self.history, self.on_epoch_end_fn, self.verbose = epochs, history, on_epoch_end, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.started = epoch, time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        value = float(logs["loss"])  # the running mean: it turns non-finite with the first bad step
+        if not math.isfinite(value):
+            raise NonFiniteLossError(self.epoch + 1, batch + 1, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in HISTORY_KEYS:
+            self.history[key].append(float(logs[key]))
+        self.history["seconds"].append(time.perf_counter() - self.started)
+        if self.on_epoch_end_fn is not None:
+            self.on_epoch_end_fn(epoch, self.history)
+        if self.verbose:
+            print(epoch_line(epoch, self.epochs, self.history), flush=True)
+
+
+def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on_epoch_end=None,
+          verbose=True) -> dict:
+    """Train a compiled model for ``epochs - start_epoch`` epochs; return the history dict.
+
+    The loss, optimizer and metric were given to ``compile_model``; ``validation``
+    is ``(x_val, y_val)``.  ``on_epoch_end(epoch, history)`` runs after each epoch.
+    """
+    history = history if history is not None else empty_history()
+    check_sequence_shape((None, *batches.x.shape[1:]), model.input_shape[-1])
+    model.fit(
+        EpochBatches(batches, start_epoch),
+        epochs=epochs,
+        initial_epoch=start_epoch,
+        validation_data=validation,
+        validation_batch_size=batches.batch_size,  # else Keras would validate in batches of 32
+        callbacks=[_EpochEnd(epochs, history, on_epoch_end, verbose)],
+        verbose=0,
+    )
+    return history
+
+
+def evaluate(model, x, y, batch_size=8192):
+    """Mean loss and accuracy over ``(x, y)``."""
+    check_sequence_shape(np.shape(x), model.input_shape[-1])
+    result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+    return float(result["loss"]), float(result["accuracy"])
+
+
+def predict(model, x, batch_size=8192) -> np.ndarray:
+    """Predicted class of each example, as a NumPy array."""
+    check_sequence_shape(np.shape(x), model.input_shape[-1])
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).argmax(axis=1)
+
+
+def save_model(path: Path, model) -> Path:
+    """Save the whole model (architecture, weights, optimizer state) atomically as .keras."""
+    return atomic_write(Path(path), lambda tmp: model.save(tmp))
+
+
+def load_model(path: Path, model=None) -> keras.Model:
+    """Load a .keras file with ``safe_mode=True`` (no code from the file runs).
+
+    With ``model`` given, check that every layer matches it, name the first that
+    does not, and return the loaded (compiled) model in its place.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path} does not exist")
+    try:
+        loaded = keras.models.load_model(path, safe_mode=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable Keras model ({type(e).__name__}); "
+                              "was it written by this project?") from None
+    if model is not None:
+        expected = {layer.name: layer for layer in model.layers if layer.weights}
+        found = {layer.name: layer for layer in loaded.layers if layer.weights}
+        for name, layer in expected.items():
+            if name not in found:
+                raise CheckpointError(f"{path} has no layer {name!r}: it was saved from another architecture")
+            want = [tuple(w.shape) for w in layer.weights]
+            got = [tuple(w.shape) for w in found[name].weights]
+            if want != got:
+                raise CheckpointError(f"layer {name!r} has weights {got} in {path} but {want} in the model: "
+                                      "it was saved from another architecture")
+        extra = sorted(set(found) - set(expected))
+        if extra:
+            raise CheckpointError(f"{path} has layer {extra[0]!r}, which the model lacks: "
+                                  "it was saved from another architecture")
+    return loaded

@@ -1,0 +1,41 @@
+"""Shared fixtures.  Keras reads KERAS_BACKEND once per process, so `make test` runs
+pytest once per backend: the whole suite under the torch backend, then only the
+tests marked ``backend`` under jax and under tensorflow."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def keras_backend() -> str:
+    return os.environ["KERAS_BACKEND"]
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The real dataset, from the local IDX files, ((x, y), (x, y)) uint8."""
+    from common.data import load_fashion_mnist
+    return load_fashion_mnist("files")
+
+
+@pytest.fixture(scope="session")
+def small_data(fashion):
+    """A 2048-example slice, split and batched as a real run would be."""
+    from common.config import RunConfig
+    from common.data import prepare_data
+    return prepare_data(RunConfig(subset=2048, batch_size=256, seed=0), arrays=fashion)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,125 @@
+"""Training, evaluation, prediction and saving: the notebook's ``utils.train``, in PyTorch.
+
+The batches come from ``common.data.Batches``, the same object Keras ``fit`` reads.
+The reported accuracy is micro (correct / total), the same kind as Keras's
+``"accuracy"``; torchmetrics' ``MulticlassAccuracy`` would default to macro.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.checkpoint import atomic_write
+from common.errors import CheckpointError, NonFiniteLossError
+from common.report import empty_history, epoch_line
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Micro accuracy: the fraction of examples whose argmax is the target."""
+    return (logits.argmax(dim=1) == targets).float().mean()
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def train(model, batches, epochs, criterion, optimizer, validation, metric=accuracy, *,
+          start_epoch=0, history=None, on_epoch_end=None, verbose=True) -> dict:
+    """Train for ``epochs - start_epoch`` epochs; return the history dict.
+
+    ``validation`` is ``(x_val, y_val)`` as NumPy arrays.  ``on_epoch_end(epoch,
+    history)`` runs after each completed epoch (the run saves its checkpoint there).
+    """
+    history = history if history is not None else empty_history()
+    device = _device(model)
+    for epoch in range(start_epoch, epochs):
+        started = time.perf_counter()
+        model.train()
+        total_loss, total_metric, seen = 0.0, 0.0, 0
+        for step, (x, y) in enumerate(batches.epoch(epoch)):
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # (batch, time, features), (batch,)
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = criterion(logits, y)  # torch losses take (prediction, target)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise NonFiniteLossError(epoch + 1, step + 1, value)
+            loss.backward()
+            optimizer.step()
+            total_loss += value * len(y)
+            total_metric += metric(logits.detach(), y).item() * len(y)
+            seen += len(y)
+        val_loss, val_metric = evaluate(model, *validation, criterion, metric, batch_size=batches.batch_size)
+        for key, value in (("loss", total_loss / seen), ("accuracy", total_metric / seen),
+                           ("val_loss", val_loss), ("val_accuracy", val_metric),
+                           ("seconds", time.perf_counter() - started)):
+            history[key].append(value)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        if verbose:
+            print(epoch_line(epoch, epochs, history), flush=True)
+    return history
+
+
+@torch.no_grad()
+def evaluate(model, x, y, criterion=torch.nn.functional.cross_entropy, metric=accuracy, batch_size=8192):
+    """Mean loss and metric over ``(x, y)``, in eval mode and without gradients."""
+    model.eval()
+    device = _device(model)
+    total_loss, total_metric = 0.0, 0.0
+    for i in range(0, len(x), batch_size):
+        xb = torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)
+        yb = torch.from_numpy(np.ascontiguousarray(y[i:i + batch_size])).to(device)
+        logits = model(xb)
+        total_loss += criterion(logits, yb).item() * len(yb)
+        total_metric += metric(logits, yb).item() * len(yb)
+    return total_loss / len(x), total_metric / len(x)
+
+
+@torch.no_grad()
+def predict(model, x, batch_size=8192) -> np.ndarray:
+    """Predicted class of each example, as a NumPy array."""
+    model.eval()
+    device = _device(model)
+    out = [model(torch.from_numpy(np.ascontiguousarray(x[i:i + batch_size])).to(device)).argmax(dim=1).cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def save_model(path: Path, model, optimizer=None) -> Path:
+    """Save the state dicts (never the pickled module) atomically."""
+    state = {"model": model.state_dict()}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_model(path: Path, model, optimizer=None):
+    """Load weights saved by :func:`save_model` into ``model``; no code from the file runs."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=_device(model), weights_only=True)
+        weights = state["model"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}); "
+                              "was it written by this project?") from None
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in weights:
+            raise CheckpointError(f"{path} has no weights for layer {name!r}: it was saved from another architecture")
+        if tuple(weights[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"layer {name!r} has shape {tuple(weights[name].shape)} in {path} but "
+                                  f"{tuple(tensor.shape)} in the model: it was saved from another architecture")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path} has layer {extra[0]!r}, which the model lacks: it was saved from another architecture")
+    model.load_state_dict(weights)
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    return model
