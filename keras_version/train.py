@@ -30,23 +30,29 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Mode
 
 
 class EpochBatches(keras.utils.PyDataset):
-    """Serves ``batches.epoch(e)`` to ``fit``; ``e`` advances when Keras ends an epoch."""
+    """Serves the shared batches to ``fit`` as one endless stream: item ``i`` is step
+    ``i % n`` of epoch ``start_epoch + i // n``, with ``n = len(batches)``.
+
+    ``fit(steps_per_epoch=n)`` then reads exactly epoch ``e``'s batches in epoch ``e``.
+    The item depends only on ``i``, never on when Keras calls ``on_epoch_end`` (it also
+    calls it while building the model) or on how far tf.data prefetches.
+    """
 
     def __init__(self, batches, start_epoch: int = 0):
         super().__init__(workers=1, use_multiprocessing=False)
-        self.batches, self.epoch = batches, start_epoch
-        self._order = batches.order(start_epoch)
+        self.batches, self.start_epoch = batches, start_epoch
+        self._cached = (None, None)  # (epoch, order): one permutation per epoch, not per step
 
     @property
-    def num_batches(self) -> int:
-        return len(self.batches)
+    def num_batches(self):
+        return None  # endless; fit's steps_per_epoch marks the epochs
 
-    def __getitem__(self, step: int):
-        return self.batches.batch(self.epoch, step, self._order)
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._order = self.batches.order(self.epoch)
+    def __getitem__(self, i: int):
+        epoch, step = divmod(i, len(self.batches))
+        epoch += self.start_epoch
+        if self._cached[0] != epoch:
+            self._cached = (epoch, self.batches.order(epoch))
+        return self.batches.batch(epoch, step, self._cached[1])
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -85,11 +91,13 @@ def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on
     check_sequence_shape((None, *batches.x.shape[1:]), model.input_shape[-1])
     model.fit(
         EpochBatches(batches, start_epoch),
+        steps_per_epoch=len(batches),
         epochs=epochs,
         initial_epoch=start_epoch,
         validation_data=validation,
         validation_batch_size=batches.batch_size,  # else Keras would validate in batches of 32
         callbacks=[_EpochEnd(epochs, history, on_epoch_end, verbose)],
+        shuffle=False,  # the shared batches are already shuffled, per epoch, from the seed
         verbose=0,
     )
     return history

@@ -1,0 +1,62 @@
+"""The command line writes every artifact a run promises, with the same keys on both sides."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(module, *args, backend=None):
+    cmd = [sys.executable, "-m", module, "train", *args]
+    if backend:
+        cmd += ["--backend", backend]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def check_artifacts(out, result, framework, backend, model_file, params):
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("epoch ") for line in lines) == 2
+    assert any(line.startswith("test accuracy (micro): ") for line in lines)
+    assert "Param #" in result.stdout  # the summary table
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["framework"], metrics["backend"], metrics["params"]) == (framework, backend, params)
+    assert 0.1 < metrics["test_accuracy"] <= 1.0 and metrics["test_loss"] > 0
+    assert len(metrics["epoch_seconds"]) == 2 and all(s > 0 for s in metrics["epoch_seconds"])
+    assert set(metrics["history"]) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert all(len(v) == 2 for v in metrics["history"].values())
+    assert metrics["config"]["subset"] == 1024 and metrics["config"]["epochs"] == 2
+    assert (out / model_file).stat().st_size > 1000
+    for picture in ("history.png", "predictions.png"):
+        assert (out / picture).read_bytes()[:8] == PNG and (out / picture).stat().st_size > 10_000
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["epochs_done"] == 2 and (out / "checkpoints" / state["file"]).exists()
+
+
+def test_torch_cli_writes_every_artifact(tmp_path):
+    result = run_cli("torch_version", "--epochs", "2", "--subset", "1024", "--batch-size", "128",
+                     "--learning-rate", "0.01", "--out", str(tmp_path))
+    check_artifacts(tmp_path, result, "torch", "native", "model.pt", 682)
+
+
+@pytest.mark.backend
+def test_keras_cli_writes_every_artifact(tmp_path, keras_backend):
+    result = run_cli("keras_version", "--epochs", "2", "--subset", "1024", "--batch-size", "128",
+                     "--learning-rate", "0.01", "--out", str(tmp_path), backend=keras_backend)
+    check_artifacts(tmp_path, result, "keras", keras_backend, "model.keras", 658)
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("torch_version", ["--cell", "transformer"], "unknown cell 'transformer'; choose one of: rnn, gru, lstm"),
+    ("keras_version", ["--backend", "mxnet"], "unknown backend 'mxnet'; choose one of: torch, jax, tensorflow"),
+    ("torch_version", ["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+])
+def test_bad_flags_give_one_line(module, args, message):
+    result = run_cli(module, *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr
