@@ -1,0 +1,206 @@
+"""The guide's pictures, written to guide/images/.
+
+    python -m guide.figures                                   # the architecture diagram
+    python -m guide.figures --from-runs runs/torch runs/keras-jax   # + curves and prediction grids
+
+The diagram is computed from the two models (``torch_version.model`` and
+``keras_version.model``): shapes by running a batch through them, parameters by
+counting.  ``--from-runs`` takes output folders of ``python -m torch_version train
+--out DIR`` and ``python -m keras_version train --out DIR`` (each holds
+``metrics.json`` and ``predictions.png``) and writes:
+
+* ``training_curves.png``: every run's loss and accuracy on shared axes;
+* ``predictions_torch.png`` and ``predictions_keras.png``: the 5 x 5 grids of the
+  first PyTorch run and the first Keras run given.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+IMAGES = Path(__file__).resolve().parent / "images"
+
+
+# --- The architectures ----------------------------------------------------------------
+
+def torch_layers() -> list[tuple[str, str, int]]:
+    """``(layer, output shape, parameters)`` of the notebook's torch model, input first."""
+    import torch
+    from torch_version.model import build_model
+
+    model = build_model()
+    shapes = {}
+
+    def record(name):
+        def hook(module, inputs, output):  # returns None, so the output is left as it is
+            shapes[name] = tuple((output[0] if isinstance(output, tuple) else output).shape)
+        return hook
+
+    hooks = [m.register_forward_hook(record(name)) for name, m in model.named_modules() if name]
+    with torch.no_grad():
+        model(torch.zeros(2, 28, 28))
+    for h in hooks:
+        h.remove()
+
+    def fmt(shape):
+        return "(" + ", ".join(["B", *map(str, shape[1:])]) + ")"
+
+    rows = [("input", fmt((2, 28, 28)), 0)]
+    for i, rnn in enumerate(model.rnns):
+        rows.append((f"nn.RNN({rnn.input_size}, {rnn.hidden_size}, batch_first=True)", fmt(shapes[f"rnns.{i}"]),
+                     sum(p.numel() for p in rnn.parameters())))
+    rows.append(("out[:, -1, :]", fmt((2, shapes[f"rnns.{len(model.rnns) - 1}"][-1])), 0))
+    rows.append(("nn.Linear(8, 10)", fmt(shapes["fc"]), sum(p.numel() for p in model.fc.parameters())))
+    return rows
+
+
+def keras_layers() -> list[tuple[str, str, int]]:
+    """``(layer, output shape, parameters)`` of the notebook's Keras model, input first."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    from keras_version.model import build_model
+
+    model = build_model()
+    rows = []
+    for layer in model.layers:
+        shape = "(" + ", ".join("None" if d is None else str(d) for d in layer.output.shape) + ")"
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            name = "Input(shape=(28, 28))"
+        elif kind == "SimpleRNN":
+            name = "SimpleRNN(8, return_sequences=True)" if layer.return_sequences else "SimpleRNN(8)"
+        elif kind == "Dense":
+            name = "Dense(10)"
+        else:
+            name = kind
+        rows.append((name, shape, layer.count_params()))
+    return rows
+
+
+def draw_architectures(path: Path) -> Path:
+    """Both models side by side, aligned layer by layer, with shape and parameters after each."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import FancyBboxPatch
+
+    import common.plots  # noqa: F401  (Agg backend and the project's style)
+
+    torch_rows, keras_rows = torch_layers(), keras_layers()
+    # Keras has no separate last-step selection: its third recurrent layer returns the last step.
+    keras_rows.insert(len(keras_rows) - 1, ("(already the last step)", "", None))
+    columns = [("PyTorch", torch_rows, "#cc4c02", "2 biases"), ("Keras 3", keras_rows, "#1f5fa8", "1 bias")]
+    n = max(len(rows) for _, rows, _, _ in columns)
+    fig, ax = plt.subplots(figsize=(12, 0.95 * n + 1.6), dpi=100)
+    ax.set_xlim(0, 12)
+    ax.set_ylim(-0.05, n + 1.35)
+    ax.axis("off")
+    fig.patch.set_facecolor("white")
+    for c, (title, rows, color, biases) in enumerate(columns):
+        x0, width = 0.3 + 6.0 * c, 5.4
+        middle = x0 + width / 2
+        ax.text(middle, n + 0.95, title, ha="center", va="center", fontsize=15, weight="bold", color=color)
+        previous = None
+        for r, (name, shape, params) in enumerate(rows):
+            y = n - r
+            if params is None:  # a slot with nothing in it, so both columns line up
+                ax.text(middle, y, name, ha="center", va="center", fontsize=9, style="italic", color="dimgray",
+                        bbox=dict(facecolor="white", edgecolor="none"))
+                continue
+            face = to_rgba(color, 0.14) if params else to_rgba("white")
+            ax.add_patch(FancyBboxPatch((x0, y - 0.31), width, 0.62, boxstyle="round,pad=0.02,rounding_size=0.12",
+                                        facecolor=face, edgecolor=color, linewidth=1.5))
+            ax.text(x0 + 0.15, y, name, ha="left", va="center", fontsize=10, family="monospace")
+            ax.text(x0 + width - 0.15, y + 0.12, shape, ha="right", va="center", fontsize=10, weight="bold")
+            recurrent = "RNN" in name
+            note = f"{params} params" + (f" ({biases})" if recurrent else "") if params else "no params"
+            ax.text(x0 + width - 0.15, y - 0.16, note, ha="right", va="center", fontsize=8, color="dimgray")
+            if previous is not None:
+                ax.annotate("", xy=(middle, y + 0.33), xytext=(middle, previous - 0.33),
+                            arrowprops=dict(arrowstyle="->", color=color, lw=1.3), zorder=0)
+            previous = y
+        total = sum(p for _, _, p in rows if p)
+        ax.text(middle, 0.2, f"total: {total} parameters", ha="center", va="center", fontsize=12,
+                weight="bold", color=color)
+    fig.suptitle("The notebook's stacked RNN: output shape and parameters after each layer", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(path, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+# --- From real runs -----------------------------------------------------------------------
+
+def read_run(folder: Path) -> dict:
+    folder = Path(folder)
+    metrics_file = folder / "metrics.json"
+    if not metrics_file.is_file():
+        raise SystemExit(f"python -m guide.figures: error: {folder} has no metrics.json; "
+                         "pass folders written by `python -m torch_version train --out DIR` "
+                         "or `python -m keras_version train --out DIR`")
+    metrics = json.loads(metrics_file.read_text())
+    metrics["folder"] = folder
+    return metrics
+
+
+def describe(runs: list[dict]) -> str:
+    """A title that says what the curves come from: epochs, batch size, training set."""
+    settings = set()
+    for m in runs:
+        c = m["config"]
+        data = f"first {c['subset']} training images" if c.get("subset") else "all 60000 training images"
+        settings.add(f"{len(m['history']['loss'])} epochs, batch {c['batch_size']}, {data}")
+    return "; ".join(sorted(settings))
+
+
+def draw_from_runs(folders: list[Path], out: Path) -> list[Path]:
+    from common.plots import plot_overlay
+
+    runs = [read_run(f) for f in folders]
+    for m in runs:
+        if m["framework"] in ("torch", "keras") and not (m["folder"] / "predictions.png").is_file():
+            raise SystemExit(f"python -m guide.figures: error: {m['folder'] / 'predictions.png'} does not exist")
+    written = []
+    histories = {}
+    for m in runs:
+        name = m["label"]
+        while name in histories:
+            name += "'"
+        histories[name] = m["history"]
+    written.append(plot_overlay(histories, out / "training_curves.png", describe(runs)))
+    for framework in ("torch", "keras"):
+        mine = [m for m in runs if m["framework"] == framework]
+        if not mine:
+            print(f"note: no {framework} run given; predictions_{framework}.png left as it is", file=sys.stderr)
+            continue
+        source = mine[0]["folder"] / "predictions.png"
+        target = out / f"predictions_{framework}.png"
+        shutil.copyfile(source, target)
+        written.append(target)
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m guide.figures", description="Draw the guide's pictures.")
+    parser.add_argument("--from-runs", nargs="+", type=Path, default=None, metavar="DIR",
+                        help="run folders (with metrics.json and predictions.png) for the curves and grids")
+    parser.add_argument("--out", type=Path, default=IMAGES, help=f"where to write (default: {IMAGES})")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    for folder in args.from_runs or []:
+        read_run(folder)  # fail before drawing anything
+    written = [draw_architectures(args.out / "architectures.png")]
+    if args.from_runs:
+        written += draw_from_runs(args.from_runs, args.out)
+    for path in written:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
