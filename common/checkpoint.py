@@ -52,7 +52,16 @@ class CheckpointDir:
         for old in self.folder.glob(f"epoch-*{self.suffix}"):
             if old != path:
                 old.unlink(missing_ok=True)
+        for stale in self.folder.glob(".*.tmp*"):  # half-written files of a run that was killed
+            stale.unlink(missing_ok=True)
         return path
+
+    def clear(self) -> None:
+        """Delete the state file first (so no state names a missing file), then every model file."""
+        (self.folder / STATE).unlink(missing_ok=True)
+        for pattern in (f"epoch-*{self.suffix}", ".*.tmp*"):
+            for old in self.folder.glob(pattern):
+                old.unlink(missing_ok=True)
 
     def latest(self) -> tuple[dict, Path] | None:
         """``(state, model_path)`` of the last completed epoch, or None if there is none."""
@@ -74,4 +83,5 @@ def check_same_architecture(saved: dict, current: dict, where: Path) -> None:
     for key, value in current.items():
         if saved.get(key) != value:
             raise CheckpointError(f"{where} was trained with {key}={saved.get(key)!r}, but this run asks for "
-                                  f"{key}={value!r}; pass the same settings or choose another --out")
+                                  f"{key}={value!r}; pass the same settings to resume it, or start afresh with "
+                                  "another --out")

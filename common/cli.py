@@ -12,7 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from common.config import BACKENDS, CELLS, RunConfig
+from common.config import BACKENDS, CELLS, MAX_SEED, RunConfig
 from common.data import SOURCES
 from common.errors import UserError
 
@@ -26,6 +26,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}")
     return value
 
 
@@ -68,7 +78,7 @@ def build_parser(prog: str, description: str, with_backend: bool = False) -> arg
     train.add_argument("--bidirectional", action="store_true", help="bidirectional layers (default: off)")
     train.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
                        help=f"Adam learning rate (default: {d.learning_rate})")
-    train.add_argument("--seed", type=int, default=d.seed, help=f"seed for split, shuffling and weights (default: {d.seed})")
+    train.add_argument("--seed", type=seed_int, default=d.seed, help=f"seed for split, shuffling and weights (default: {d.seed})")
     train.add_argument("--subset", type=positive_int, default=None,
                        help="train on the first N training examples, for quick runs (default: all 60000)")
     train.add_argument("--source", default=d.source,

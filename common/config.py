@@ -13,6 +13,8 @@ from common.errors import ConfigError
 CELLS = ("rnn", "gru", "lstm")
 BACKENDS = ("torch", "jax", "tensorflow")
 FRAMEWORKS = ("torch", "keras")
+MAX_SEED = 2**32 - 1  # NumPy's legacy seed, which keras.utils.set_random_seed sets, stops here
+MAX_LEARNING_RATE = 1e37  # Adam's first step is 10 x the rate; torch refuses one beyond float32 (3.4e38)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,13 +38,16 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
         if self.subset is not None and (isinstance(self.subset, bool) or not isinstance(self.subset, int) or self.subset < 2):
             raise ConfigError(f"subset must be an integer of at least 2, got {self.subset!r}")
         check_choice("cell", self.cell, CELLS)
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
-        if not self.learning_rate > 0:
-            raise ConfigError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
+            raise ConfigError(f"learning_rate must be positive and at most {MAX_LEARNING_RATE:g}, "
+                              f"got {self.learning_rate!r}")
         if self.resume and self.out is None:
             raise ConfigError("resume needs the output folder of the run to continue (--out DIR)")
 

@@ -16,6 +16,7 @@ import dataclasses
 import gzip
 import os
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ FILES = {
 }
 SOURCES = ("auto", "files", "tfds", "keras")
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-HOW_TO_GET = ("install it with `apt-get install dataset-fashion-mnist` (Debian), or put the four "
-              "IDX .gz files in a folder and set FASHION_MNIST_DIR to it, or use --source keras to download it")
+HOW_TO_GET_LOCALLY = ("install it with `apt-get install dataset-fashion-mnist` (Debian), or put the four "
+                      "IDX .gz files in a folder and set FASHION_MNIST_DIR to it")
+HOW_TO_GET = HOW_TO_GET_LOCALLY + ", or use --source keras to download it"
 _MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned bytes, 3-d images / 1-d labels
 
 
@@ -53,7 +55,17 @@ def candidate_dirs() -> list[Path]:
 
 
 def find_local_dir() -> Path | None:
-    """The first candidate folder that holds all four files, or None."""
+    """The first candidate folder that holds all four files, or None.
+
+    A folder named by FASHION_MNIST_DIR must hold them: a wrong setting is an error,
+    not a reason to quietly read another copy.
+    """
+    chosen = os.environ.get("FASHION_MNIST_DIR")
+    if chosen:
+        missing = [name for pair in FILES.values() for name in pair if not (Path(chosen) / name).is_file()]
+        if missing:
+            raise DataError(f"FASHION_MNIST_DIR is set to {chosen}, which lacks {', '.join(missing)}; "
+                            f"point it at a folder that holds them, or unset it. To get the data: {HOW_TO_GET}")
     for d in candidate_dirs():
         if all((d / name).is_file() for pair in FILES.values() for name in pair):
             return d
@@ -98,11 +110,13 @@ def load_from_dir(folder: Path):
 def load_from_keras():
     """Keras's own downloader (``keras.datasets.fashion_mnist``), cached in ~/.keras."""
     try:
+        from common.quiet import import_tensorflow_quietly
+        import_tensorflow_quietly()  # keras imports it; its import-time log lines are noise here
         from keras.datasets import fashion_mnist
         return fashion_mnist.load_data()
     except Exception as e:  # no network, no keras, a broken cache: all end the same way
         raise DataError(f"could not get Fashion-MNIST through keras.datasets ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}); {HOW_TO_GET}") from None
+                        f"{str(e).splitlines()[0] if str(e) else ''}); {HOW_TO_GET_LOCALLY}") from None
 
 
 def validate(arrays, source: str):
@@ -141,6 +155,8 @@ def load_fashion_mnist(source: str = "auto"):
     if source == "keras":
         return validate(load_from_keras(), "keras.datasets.fashion_mnist")
     if source == "tfds":
+        from common.quiet import import_tensorflow_quietly
+        import_tensorflow_quietly()
         from common.tfds_source import load_from_tfds
         return validate(load_from_tfds(), "tensorflow_datasets")
     if os.sep in source or Path(source).is_dir():
@@ -210,11 +226,34 @@ class Batches:
         x = np.take(self.x.reshape(len(self.x), -1), idx, axis=0).reshape(len(idx), *self.x.shape[1:])
         return x, np.take(self.y, idx)
 
+    prefetch = True  # gather the next batch in a background thread (see read_ahead)
+
     def epoch(self, epoch: int):
         """Yield every ``(x, y)`` batch of one epoch, in order."""
         order = self.order(epoch)
-        for step in range(len(self)):
-            yield self.batch(epoch, step, order)
+
+        def gather(step):
+            return self.batch(epoch, step, order)
+
+        steps = range(len(self))
+        yield from read_ahead(gather, steps) if self.prefetch else map(gather, steps)
+
+
+def read_ahead(produce, keys):
+    """Yield ``produce(key)`` for each key, producing the next one in a background thread.
+
+    While the caller trains on one batch, the next is gathered (NumPy's take releases
+    the GIL, so the two run at once on two cores); the results are the same, in order.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None
+        for key in keys:
+            future = pool.submit(produce, key)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = future
+        if ahead is not None:
+            yield ahead.result()
 
 
 @dataclasses.dataclass

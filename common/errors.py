@@ -43,12 +43,16 @@ class NonFiniteLossError(UserError):
                 f"{kept} (try a lower --learning-rate)")
 
 
-def check_sequence_shape(shape, input_size: int) -> None:
-    """Raise :class:`ShapeError` unless ``shape`` is (batch, time, input_size)."""
+def check_sequence_shape(shape, input_size: int, time_steps: int | None = None) -> None:
+    """Raise :class:`ShapeError` unless ``shape`` is (batch, time, input_size).
+
+    ``time_steps`` also fixes the time dimension, for a model declared with a fixed length (Keras).
+    """
     shape = tuple(shape)
-    if len(shape) != 3 or shape[2] != input_size:
+    if len(shape) != 3 or shape[2] != input_size or (time_steps is not None and shape[1] != time_steps):
+        steps = f"{time_steps} time steps and " if time_steps is not None else ""
         raise ShapeError(
-            f"the model expects input of shape (batch, time, features) with {input_size} "
+            f"the model expects input of shape (batch, time, features) with {steps}{input_size} "
             f"features, got {shape}; Fashion-MNIST images of shape (N, 28, 28) are already "
             "(batch, time=rows, features=columns)"
         )

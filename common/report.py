@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from common.checkpoint import atomic_write_json
+from common.config import BACKENDS, FRAMEWORKS, check_choice
 
 HISTORY_KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 ACCURACY_KIND = "micro"  # correct / total, Keras's "accuracy"; torchmetrics defaults to macro
@@ -21,7 +22,10 @@ def epoch_line(epoch: int, epochs: int, history: dict) -> str:
 
 
 def label(framework: str, backend: str) -> str:
-    return "PyTorch" if framework == "torch" else f"Keras ({backend})"
+    """``PyTorch`` or ``Keras (<backend>)``; an unknown framework or Keras backend is a ConfigError."""
+    if check_choice("framework", framework, FRAMEWORKS) == "torch":
+        return "PyTorch"
+    return f"Keras ({check_choice('backend', backend, BACKENDS)})"
 
 
 def write_metrics(out: Path, *, framework: str, backend: str, config, params: int,

@@ -4,28 +4,44 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 
 from common.config import RunConfig
-from common.data import prepare_data
+from common.data import PreparedData, prepare_data
 from common.errors import NonFiniteLossError
-from common.runs import checkpoint_state, checkpoints, finish_run, resume_point
+from common.quiet import import_tensorflow_quietly
+from common.runs import checkpoint_state, checkpoints, finish_run, make_out_dir, resume_point
 from keras_version.model import build_model, count_params, summary
 from keras_version.train import compile_model, evaluate, load_model, predict, save_model, train
 
 FRAMEWORK = "keras"
 
 
-def main(config: RunConfig) -> dict:
-    # Setup: the backend was fixed by KERAS_BACKEND before keras was imported
-    backend = keras.config.backend()
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+def setup() -> str:
+    """Prepare the backend for a reproducible run with a quiet stderr; return the backend's name.
 
-    # Prepare the data
-    data = prepare_data(config)
+    Determinism: ``keras.utils.set_random_seed`` (called before the model is built)
+    seeds Python, NumPy, Keras, the torch backend and TensorFlow.  On CPU that alone
+    makes a run bitwise reproducible on all three backends (docs/determinism.md,
+    tests/test_determinism.py), so no backend switch is turned on here: TensorFlow's
+    ``enable_op_determinism`` is not needed, and it would turn off XLA in ``fit``
+    and change the numbers.
+
+    Quiet: Keras imports TensorFlow on every backend where it is installed (to seed
+    it, and when saving); importing it first, with stderr silenced, keeps an error
+    message the only line on stderr (``common.quiet``).
+    """
+    import_tensorflow_quietly()
+    return keras.config.backend()
+
+
+def main(config: RunConfig, data: PreparedData | None = None) -> dict:
+    """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
+    # Setup: the backend was fixed by KERAS_BACKEND before keras was imported
+    backend = setup()
+    out = make_out_dir(config)
+    ckpt = checkpoints(config, ".keras")
+    start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
     # Build the model
     keras.utils.set_random_seed(config.seed)
@@ -33,11 +49,12 @@ def main(config: RunConfig) -> dict:
     text = summary(model)
     print(text)
     compile_model(model, config.learning_rate)
-    ckpt = checkpoints(config, ".keras")
-    start_epoch, history, resume_from = resume_point(config, ckpt)
     if resume_from is not None:
         model = load_model(resume_from, model)  # weights and optimizer state
         print(f"resuming from {resume_from} after epoch {start_epoch}")
+
+    # Prepare the data
+    data = data if data is not None else prepare_data(config)
 
     # Train
     def save_checkpoint(epoch, history):

@@ -6,27 +6,44 @@ reported accuracy is Keras's ``"accuracy"``: micro, correct / total.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from common import interrupt
 from common.checkpoint import atomic_write
+from common.data import read_ahead
 from common.errors import CheckpointError, NonFiniteLossError, check_sequence_shape
 from common.report import HISTORY_KEYS, empty_history, epoch_line
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Adam and sparse cross-entropy on logits: the Keras side of the notebook's recipe."""
+def compile_model(model: keras.Model, learning_rate: float = 1e-3, optimizer=None) -> keras.Model:
+    """Adam and sparse cross-entropy on logits: the Keras side of the notebook's recipe.
+
+    ``optimizer`` replaces the default Adam (``python -m parity compare --mode lockstep``
+    passes one that takes torch's steps)."""
+    if keras.config.backend() == "torch":
+        _one_torch_thread_on_cpu()
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=optimizer if optimizer is not None else keras.optimizers.Adam(learning_rate=learning_rate),
         # from_logits=True because the model ends in Dense without softmax, as torch's Linear
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     return model
+
+
+def _one_torch_thread_on_cpu() -> None:
+    """The torch backend on CPU computes with one thread unless ``OMP_NUM_THREADS`` asks for
+    more, as the PyTorch version does (``torch_version.train.set_cpu_threads`` says why)."""
+    import torch
+    if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
 
 
 class EpochBatches(keras.utils.PyDataset):
@@ -35,19 +52,31 @@ class EpochBatches(keras.utils.PyDataset):
 
     ``fit(steps_per_epoch=n)`` then reads exactly epoch ``e``'s batches in epoch ``e``.
     The item depends only on ``i``, never on when Keras calls ``on_epoch_end`` (it also
-    calls it while building the model) or on how far tf.data prefetches.
+    calls it while building the model) or on how far tf.data prefetches.  Like
+    ``Batches.epoch``, it gathers the next item in a background thread (``read_ahead``).
     """
 
     def __init__(self, batches, start_epoch: int = 0):
         super().__init__(workers=1, use_multiprocessing=False)
         self.batches, self.start_epoch = batches, start_epoch
         self._cached = (None, None)  # (epoch, order): one permutation per epoch, not per step
+        self._ahead, self._next = None, None  # read_ahead's generator and the item it yields next
 
     @property
     def num_batches(self):
         return None  # endless; fit's steps_per_epoch marks the epochs
 
     def __getitem__(self, i: int):
+        if not getattr(self.batches, "prefetch", False):
+            return self._item(i)
+        if i != self._next:  # not the item after the last one served: read ahead from item i
+            if self._ahead is not None:
+                self._ahead.close()  # waits for its background gather to finish
+            self._ahead, self._next = read_ahead(self._item, itertools.count(i)), i
+        self._next += 1
+        return next(self._ahead)
+
+    def _item(self, i: int):
         epoch, step = divmod(i, len(self.batches))
         epoch += self.start_epoch
         if self._cached[0] != epoch:
@@ -69,6 +98,7 @@ class _EpochEnd(keras.callbacks.Callback):
         value = float(logs["loss"])  # the running mean: it turns non-finite with the first bad step
         if not math.isfinite(value):
             raise NonFiniteLossError(self.epoch + 1, batch + 1, value)
+        interrupt.check()
 
     def on_epoch_end(self, epoch, logs=None):
         for key in HISTORY_KEYS:
@@ -80,6 +110,7 @@ class _EpochEnd(keras.callbacks.Callback):
             print(epoch_line(epoch, self.epochs, self.history), flush=True)
 
 
+@interrupt.deferring  # Ctrl-C stops after the current step (common/interrupt.py)
 def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on_epoch_end=None,
           verbose=True) -> dict:
     """Train a compiled model for ``epochs - start_epoch`` epochs; return the history dict.
@@ -88,7 +119,7 @@ def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on
     is ``(x_val, y_val)``.  ``on_epoch_end(epoch, history)`` runs after each epoch.
     """
     history = history if history is not None else empty_history()
-    check_sequence_shape((None, *batches.x.shape[1:]), model.input_shape[-1])
+    check_input_shape(model, (None, *batches.x.shape[1:]))
     model.fit(
         EpochBatches(batches, start_epoch),
         steps_per_epoch=len(batches),
@@ -103,16 +134,21 @@ def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on
     return history
 
 
+def check_input_shape(model, shape) -> None:
+    """Raise ShapeError unless ``shape`` is (batch, time, features) as ``model`` declares them."""
+    check_sequence_shape(shape, model.input_shape[-1], time_steps=model.input_shape[1])
+
+
 def evaluate(model, x, y, batch_size=8192):
     """Mean loss and accuracy over ``(x, y)``."""
-    check_sequence_shape(np.shape(x), model.input_shape[-1])
+    check_input_shape(model, np.shape(x))
     result = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     return float(result["loss"]), float(result["accuracy"])
 
 
 def predict(model, x, batch_size=8192) -> np.ndarray:
     """Predicted class of each example, as a NumPy array."""
-    check_sequence_shape(np.shape(x), model.input_shape[-1])
+    check_input_shape(model, np.shape(x))
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).argmax(axis=1)
 
 
@@ -133,6 +169,9 @@ def load_model(path: Path, model=None) -> keras.Model:
     try:
         loaded = keras.models.load_model(path, safe_mode=True)
     except Exception as e:
+        if "safe_mode" in str(e):  # e.g. a Lambda layer: Python code that safe_mode refuses to deserialize
+            raise CheckpointError(f"{path} holds Python code (e.g. a Lambda layer); it is refused because loading "
+                                  "never runs code from a file (Keras safe_mode)") from None
         raise CheckpointError(f"{path} is not a readable Keras model ({type(e).__name__}); "
                               "was it written by this project?") from None
     if model is not None:

@@ -85,7 +85,8 @@ def render(rows: list[dict], mode: str, config: RunConfig) -> str:
     return "\n".join(lines)
 
 
-def compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log=print) -> dict:
+def compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log=None) -> dict:
+    log = log or (lambda line: print(line, flush=True))
     out.mkdir(parents=True, exist_ok=True)
     plan = [("torch", "native")] + [("keras", b) for b in backends]
     results: dict[tuple[str, str], list[dict]] = {key: [] for key in plan}

@@ -33,7 +33,9 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
     from common.data import prepare_data
     from common.report import write_metrics
     from torch_version.model import build_model as build_torch
+    from torch_version.train import set_cpu_threads
 
+    set_cpu_threads(torch.device("cpu"))  # as torch_version.run does: one thread unless OMP_NUM_THREADS says
     data = prepare_data(config)
     probe = data.x_test[:PROBE]
     torch.manual_seed(config.seed)

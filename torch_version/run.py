@@ -4,28 +4,26 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from common.config import RunConfig
-from common.data import prepare_data
+from common.data import PreparedData, prepare_data
 from common.errors import NonFiniteLossError
-from common.runs import checkpoint_state, checkpoints, finish_run, resume_point
+from common.runs import checkpoint_state, checkpoints, finish_run, make_out_dir, resume_point
 from torch_version.model import build_model, count_params, summary
-from torch_version.train import evaluate, load_model, predict, save_model, train
+from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, train
 
 FRAMEWORK, BACKEND = "torch", "native"
 
 
-def main(config: RunConfig) -> dict:
+def main(config: RunConfig, data: PreparedData | None = None) -> dict:
+    """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
     # Setup
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # Prepare the data
-    data = prepare_data(config)
+    set_cpu_threads(device)
+    out = make_out_dir(config)
+    ckpt = checkpoints(config, ".pt")
+    start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
     # Build the model
     torch.manual_seed(config.seed)
@@ -34,11 +32,12 @@ def main(config: RunConfig) -> dict:
     print(text)
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    ckpt = checkpoints(config, ".pt")
-    start_epoch, history, resume_from = resume_point(config, ckpt)
     if resume_from is not None:
         load_model(resume_from, model, optimizer)
         print(f"resuming from {resume_from} after epoch {start_epoch}")
+
+    # Prepare the data
+    data = data if data is not None else prepare_data(config)
 
     # Train
     def save_checkpoint(epoch, history):

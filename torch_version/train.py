@@ -7,12 +7,17 @@ The reported accuracy is micro (correct / total), the same kind as Keras's
 from __future__ import annotations
 
 import math
+import os
+import pickle
+import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common import interrupt
 from common.checkpoint import atomic_write
 from common.errors import CheckpointError, NonFiniteLossError
 from common.report import empty_history, epoch_line
@@ -27,6 +32,19 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def set_cpu_threads(device: torch.device) -> int:
+    """On CPU, compute with one thread unless ``OMP_NUM_THREADS`` asks for more; return the count.
+
+    The notebook's operations are small (8192 x 8 values): splitting each one across
+    threads gains little, and when other programs share the cores the threads wait for
+    each other, many times slower.  ``benchmarks/RESULTS.md`` has the measurements.
+    """
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
+
+
+@interrupt.deferring  # Ctrl-C stops after the current step (common/interrupt.py)
 def train(model, batches, epochs, criterion, optimizer, validation, metric=accuracy, *,
           start_epoch=0, history=None, on_epoch_end=None, verbose=True) -> dict:
     """Train for ``epochs - start_epoch`` epochs; return the history dict.
@@ -50,6 +68,7 @@ def train(model, batches, epochs, criterion, optimizer, validation, metric=accur
                 raise NonFiniteLossError(epoch + 1, step + 1, value)
             loss.backward()
             optimizer.step()
+            interrupt.check()
             total_loss += value * len(y)
             total_metric += metric(logits.detach(), y).item() * len(y)
             seen += len(y)
@@ -102,10 +121,19 @@ def load_model(path: Path, model, optimizer=None):
     """Load weights saved by :func:`save_model` into ``model``; no code from the file runs."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location=_device(model), weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=_device(model), weights_only=True)
         weights = state["model"]
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
+    except pickle.UnpicklingError as e:  # weights_only met something other than tensors and containers
+        found = re.search(r"unsupported GLOBAL (\S+)", str(e))
+        if found is None:
+            raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (UnpicklingError); "
+                                  "was it written by this project?") from None
+        raise CheckpointError(f"{path} refers to the Python object {found.group(1)}; it is refused because loading "
+                              "never runs code from a file (torch.load(weights_only=True))") from None
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint ({type(e).__name__}); "
                               "was it written by this project?") from None

@@ -1,0 +1,256 @@
+"""Checkpoints: atomic writes, exact round trips, resuming gives the uninterrupted result bit
+for bit, a run killed with SIGKILL resumes to that same result, and a model saved by one
+framework loads into the other through ``parity``.
+
+The uninterrupted reference of each framework (and Keras backend) is computed once, in
+this process, through ``run.main``; the resumed runs go through ``run.main`` too, and the
+killed one through the command line in subprocesses.  Equality is exact (``==`` on every
+float of metrics.json, ``np.array_equal`` on every weight and optimizer variable).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from common.checkpoint import CheckpointDir, atomic_write
+from common.config import RunConfig
+from common.data import prepare_data
+from common.runs import checkpoints, resume_point
+from tests import cli_support as cli
+
+# The torch loop is cheap per step; Keras on the torch backend pays per step, so it takes few large batches.
+TORCH = dict(subset=2048, batch_size=256)    # 8 steps per epoch
+KERAS = dict(subset=4096, batch_size=2048)   # 2 steps per epoch
+# Enough epochs left after the first checkpoint to be killed mid-run (Keras on torch: ~1 s per epoch)
+EPOCHS = {"torch_version": 6, "torch": 3, "jax": 10, "tensorflow": 10}
+
+
+def args_of(kwargs: dict, epochs: int) -> list[str]:
+    """``dict(subset=2048, batch_size=256)`` -> ``--subset 2048 --batch-size 256 --epochs N``."""
+    flags = [[f"--{key.replace('_', '-')}", str(value)] for key, value in kwargs.items()]
+    return [item for flag in flags for item in flag] + ["--epochs", str(epochs)]
+
+
+# --- Atomic writes and the checkpoint folder ----------------------------------------------------------
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = atomic_write(tmp_path / "model.bin", lambda p: p.write_bytes(b"epoch 1"))
+
+    def dies_half_way(p):
+        p.write_bytes(b"half of epoch 2")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(path, dies_half_way)
+    assert path.read_bytes() == b"epoch 1"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]  # no half-written file left behind
+
+
+def test_checkpoint_folder_keeps_the_last_epoch_and_a_fresh_run_clears_it(tmp_path):
+    folder = tmp_path / "checkpoints"
+    ckpt = CheckpointDir(folder, ".pt")
+    folder.mkdir()
+    (folder / ".epoch-0007.tmp4242.pt").write_bytes(b"left by a run killed while saving")
+    for epoch in (1, 2):
+        ckpt.save(epoch, lambda p: p.write_bytes(f"weights {epoch}".encode()), {"seed": 0})
+    state, path = ckpt.latest()
+    assert state == {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt"} and path.read_bytes() == b"weights 2"
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-0002.pt", "state.json"]
+    # A run that starts afresh in the same folder must not pass the old checkpoint off as its own.
+    config = RunConfig(out=tmp_path)
+    assert resume_point(config, checkpoints(config, ".pt"))[0] == 0
+    assert ckpt.latest() is None and list(folder.iterdir()) == []
+
+
+# --- Exact round trips ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def keras_data(fashion):
+    return prepare_data(RunConfig(**KERAS), arrays=fashion)
+
+
+def test_torch_round_trip_is_exact(small_data, tmp_path):
+    import torch
+    from torch_version.model import StackedRNN
+    from torch_version.train import load_model, save_model, train
+    torch.manual_seed(0)
+    model = StackedRNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train(model, small_data.train, 1, torch.nn.CrossEntropyLoss(), optimizer, (small_data.x_val, small_data.y_val),
+          verbose=False)
+    save_model(tmp_path / "m.pt", model, optimizer)
+    torch.manual_seed(1)
+    again = StackedRNN()
+    again_optimizer = torch.optim.Adam(again.parameters(), lr=1e-2)
+    load_model(tmp_path / "m.pt", again, again_optimizer)
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    saved, loaded = optimizer.state_dict()["state"], again_optimizer.state_dict()["state"]
+    assert saved.keys() == loaded.keys() and len(saved) == 14  # Adam's step, exp_avg, exp_avg_sq per parameter
+    for key in saved:
+        assert int(saved[key]["step"]) == int(loaded[key]["step"]) == len(small_data.train)
+        assert all(torch.equal(saved[key][s], loaded[key][s]) for s in ("exp_avg", "exp_avg_sq"))
+    x = torch.from_numpy(small_data.x_test[:512])
+    with torch.no_grad():
+        assert torch.equal(model(x), again(x))
+
+
+@pytest.mark.backend
+def test_keras_round_trip_is_exact(keras_data, tmp_path):
+    import keras
+    from keras_version.model import build_model
+    from keras_version.train import compile_model, load_model, save_model, train
+    keras.utils.set_random_seed(0)
+    model = compile_model(build_model(), 1e-2)
+    train(model, keras_data.train, 1, (keras_data.x_val, keras_data.y_val), verbose=False)
+    save_model(tmp_path / "m.keras", model)
+    loaded = load_model(tmp_path / "m.keras", build_model())
+    cli.same_arrays({w.path: np.asarray(w) for w in model.weights}, {w.path: np.asarray(w) for w in loaded.weights})
+    saved = {v.path: np.asarray(v) for v in model.optimizer.variables}
+    cli.same_arrays(saved, {v.path: np.asarray(v) for v in loaded.optimizer.variables})
+    assert len(saved) == 2 + 2 * len(model.trainable_weights)  # iterations, learning rate, Adam's two moments
+    assert int(loaded.optimizer.iterations) == len(keras_data.train)
+    x = keras_data.x_test[:512]
+    assert np.array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+# --- Resume == uninterrupted ------------------------------------------------------------------------------
+
+def run_main(module: str, out, epochs: int, resume: bool = False) -> dict:
+    """``run.main`` in this process (the resume path the command line takes)."""
+    if module == "torch_version":
+        from torch_version.run import main
+        kwargs = TORCH
+    else:
+        from keras_version.run import main
+        kwargs = KERAS
+    return main(RunConfig(**kwargs, epochs=epochs, out=out, resume=resume))
+
+
+def final_state(module: str, out) -> tuple[dict, dict]:
+    """(weights of model.{pt,keras}, optimizer state of the last checkpoint) as NumPy arrays."""
+    state = cli.read_state(out)
+    ckpt = out / "checkpoints" / state["file"]
+    if module == "torch_version":
+        import torch
+        saved = torch.load(ckpt, weights_only=True)["optimizer"]["state"]
+        optimizer = {f"{k}/{s}": np.asarray(v[s]) for k, v in saved.items() for s in ("step", "exp_avg", "exp_avg_sq")}
+        return cli.torch_weights(out / "model.pt"), optimizer
+    return cli.keras_weights(out / "model.keras"), cli.keras_optimizer_state(ckpt)
+
+
+def check_same_run(module: str, a, b) -> None:
+    cli.same_result(cli.read_metrics(a), cli.read_metrics(b))
+    (weights_a, opt_a), (weights_b, opt_b) = final_state(module, a), final_state(module, b)
+    cli.same_arrays(weights_a, weights_b)
+    cli.same_arrays(opt_a, opt_b)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """``{module-or-backend: out}`` of uninterrupted runs, made on first use."""
+    made = {}
+
+    def get(module: str, key: str):
+        if key not in made:
+            made[key] = tmp_path_factory.mktemp(f"uninterrupted-{key}")
+            run_main(module, made[key], EPOCHS[key])
+        return made[key]
+    return get
+
+
+def test_torch_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    """Stop after one epoch, then ``--resume``.  (Keras: the killed run below takes this path.)"""
+    reference = uninterrupted("torch_version", "torch_version")
+    out = tmp_path / "resumed"
+    run_main("torch_version", out, 1)
+    assert cli.read_state(out)["epochs_done"] == 1
+    run_main("torch_version", out, EPOCHS["torch_version"], resume=True)
+    check_same_run("torch_version", reference, out)
+
+
+# --- Killed with SIGKILL mid-run, then resumed ------------------------------------------------------------------
+
+def check_kill(module: str, key: str, backend, uninterrupted, tmp_path) -> None:
+    epochs = EPOCHS[key]
+    args = args_of(TORCH if module == "torch_version" else KERAS, epochs)
+    out = tmp_path / "killed"
+    reference = uninterrupted(module, key)
+    proc = cli.start(module, [*args, "--out", out], backend)
+    cli.wait_for_checkpoint(proc, out)
+    code, _, _ = cli.interrupt(proc, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    state = cli.read_state(out)
+    assert 1 <= state["epochs_done"] < epochs, "the run finished before it could be killed"
+    assert not (out / "metrics.json").exists()
+    # The last good checkpoint is readable.
+    path = out / "checkpoints" / state["file"]
+    if module == "torch_version":
+        from torch_version.model import StackedRNN
+        from torch_version.train import load_model
+        load_model(path, StackedRNN())
+    else:  # Keras: the checkpoint written in on_epoch_end holds that epoch's weights and Adam's state
+        from keras_version.model import build_model
+        from keras_version.train import load_model
+        loaded = load_model(path, build_model())
+        assert int(loaded.optimizer.iterations) == 2 * state["epochs_done"]  # (JAX: state synced before the save)
+        moments = [np.asarray(v) for v in loaded.optimizer.variables if "momentum" in v.path]
+        assert len(moments) == len(loaded.trainable_weights) and all(np.any(m != 0) for m in moments)
+    resumed = cli.run(module, [*args, "--resume", out], backend)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {path} after epoch {state['epochs_done']}" in resumed.stdout
+    check_same_run(module, reference, out)
+
+
+def test_torch_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path):
+    check_kill("torch_version", "torch_version", None, uninterrupted, tmp_path)
+
+
+@pytest.mark.backend
+def test_keras_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path, keras_backend):
+    check_kill("keras_version", keras_backend, keras_backend, uninterrupted, tmp_path)
+
+
+# --- One framework's file, the other framework's model ------------------------------------------------------------
+
+@pytest.mark.backend
+def test_saved_model_loads_into_the_other_framework(small_data, tmp_path):
+    """torch file -> torch model -> parity.torch_to_keras, and .keras file -> Keras -> parity.keras_to_torch:
+    the other framework then computes the same logits (float32 round-off apart) and the same classes."""
+    import keras
+    import torch
+    from keras_version.model import build_model as build_keras
+    from keras_version.train import load_model as load_keras, save_model as save_keras
+    from parity import keras_to_torch, torch_to_keras
+    from torch_version.model import StackedRNN
+    from torch_version.train import load_model as load_torch, save_model as save_torch
+    x = small_data.x_test[:1000]
+
+    torch.manual_seed(0)
+    saved = StackedRNN()
+    save_torch(tmp_path / "m.pt", saved)
+    keras_model = build_keras()
+    torch_to_keras(load_torch(tmp_path / "m.pt", StackedRNN()), keras_model)
+    with torch.no_grad():
+        expected = saved(torch.from_numpy(x)).numpy()
+    got = keras.ops.convert_to_numpy(keras_model(x))
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert np.array_equal(got.argmax(1), expected.argmax(1))
+
+    keras.utils.set_random_seed(0)
+    saved = build_keras()
+    for w in saved.weights:  # Keras starts its biases at zero: give them values worth carrying over
+        if "bias" in w.path:
+            w.assign(np.linspace(-0.5, 0.5, int(np.prod(w.shape)), dtype="float32").reshape(w.shape))
+    save_keras(tmp_path / "m.keras", saved)
+    torch_model = StackedRNN()
+    keras_to_torch(load_keras(tmp_path / "m.keras", build_keras()), torch_model)
+    expected = keras.ops.convert_to_numpy(saved(x))
+    with torch.no_grad():
+        got = torch_model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+    assert np.array_equal(got.argmax(1), expected.argmax(1))
