@@ -29,6 +29,9 @@ PROBE = 256  # test images used to compare logits at initialisation
 
 
 def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
+    from common.config import FRAMEWORKS, check_choice
+    check_choice("framework", framework, FRAMEWORKS)
+    check_choice("mode", mode, MODES)
     import torch
     from common.data import prepare_data
     from common.report import write_metrics

@@ -16,6 +16,15 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Train in-process as ``run.main`` does (``set_cpu_threads``: one thread on CPU unless
+    OMP_NUM_THREADS says otherwise; the results are bitwise the same with two)."""
+    import torch
+    from torch_version.train import set_cpu_threads
+    set_cpu_threads(torch.device("cpu"))
+
+
 @pytest.fixture(scope="session")
 def keras_backend() -> str:
     return os.environ["KERAS_BACKEND"]

@@ -2,6 +2,7 @@
 import gzip
 import hashlib
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -55,6 +56,8 @@ def test_keras_cache_source_agrees_with_files(tmp_path, monkeypatch, fashion):
     for name in (n for pair in FILES.values() for n in pair):
         shutil.copy(DEBIAN_DIR / name, cache / name)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    if "keras" in sys.modules:  # Keras reads KERAS_HOME once, at import, and an earlier test may have imported it
+        monkeypatch.setattr("keras.src.backend.config._KERAS_DIR", str(tmp_path))
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist("keras")
     assert digest(x_train, y_train) == digest(*fashion[0])
     assert digest(x_test, y_test) == digest(*fashion[1])
