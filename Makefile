@@ -9,10 +9,10 @@ DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[torch,keras,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[torch,keras,dev]"
 	touch $(STAMP)
 
 # Debian's package where apt and root are available; otherwise Keras downloads it on first use.
