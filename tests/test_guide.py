@@ -31,7 +31,6 @@ GUIDE = ROOT / "guide"
 GUIDES = {"en": GUIDE / "en" / "README.md", "es": GUIDE / "es" / "README.md"}
 NOTEBOOKS = ["keras_stacked_rnn_en.ipynb", "keras_rnn_apiladas_es.ipynb", "torch_rnn_apiladas_es.ipynb"]
 # Written by another issue (the benchmarks); a link to it may land before the file does.
-PENDING = {ROOT / "benchmarks" / "RESULTS.md"}
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
@@ -96,20 +95,11 @@ def test_relative_links_and_images_exist(page):
             continue
         file, _, fragment = target.partition("#")
         resolved = (path.parent / file).resolve()
-        if resolved in PENDING:
-            continue
         if not resolved.exists():
             missing.append(target)
         elif fragment:
             assert fragment in ANCHOR.findall(text(resolved)), f"{page}: {target} has no such anchor"
     assert not missing, f"{page} links to missing files: {missing}"
-
-
-def test_pending_links():
-    """The benchmarks' RESULTS.md is linked before it exists; say so until it does."""
-    absent = sorted(str(p.relative_to(ROOT)) for p in PENDING if not p.exists())
-    if absent:
-        pytest.skip(f"linked from the guides, not written yet: {', '.join(absent)}")
 
 
 def test_table_images_are_pngs():
