@@ -2,6 +2,7 @@
 resuming, and the artifacts written at the end (metrics.json, history.png, predictions.png)."""
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from common.checkpoint import CheckpointDir, check_same_architecture
 from common.config import RunConfig
-from common.errors import CheckpointError, ConfigError
+from common.errors import CheckpointError, ConfigError, NonFiniteLossError
 from common.report import empty_history, label, write_metrics
 
 GRID = 25  # the 5 x 5 prediction grid
@@ -47,6 +48,17 @@ def preflight(config: RunConfig, suffix: str) -> None:
 
 def checkpoints(config: RunConfig, suffix: str) -> CheckpointDir:
     return CheckpointDir(Path(config.out) / "checkpoints", suffix)
+
+
+@contextlib.contextmanager
+def last_checkpoint_on_nan(ckpt: CheckpointDir):
+    """Let a NaN/Inf loss raised inside the block name the last good checkpoint."""
+    try:
+        yield
+    except NonFiniteLossError as e:
+        latest = ckpt.latest()
+        e.checkpoint = latest[1] if latest else None
+        raise
 
 
 def checkpoint_state(config: RunConfig, history: dict) -> dict:

@@ -8,9 +8,8 @@ import keras
 
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
-from common.errors import NonFiniteLossError
 from common.quiet import import_tensorflow_quietly
-from common.runs import checkpoint_state, checkpoints, finish_run, make_out_dir, resume_point
+from common.runs import checkpoint_state, checkpoints, finish_run, last_checkpoint_on_nan, make_out_dir, resume_point
 from keras_version.model import build_model, count_params, summary
 from keras_version.train import compile_model, evaluate, load_model, predict, save_model, train
 
@@ -60,13 +59,9 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     def save_checkpoint(epoch, history):
         ckpt.save(epoch + 1, lambda p: save_model(p, model), checkpoint_state(config, history))
 
-    try:
+    with last_checkpoint_on_nan(ckpt):
         history = train(model, data.train, config.epochs, (data.x_val, data.y_val),
                         start_epoch=start_epoch, history=history, on_epoch_end=save_checkpoint)
-    except NonFiniteLossError as e:
-        latest = ckpt.latest()
-        e.checkpoint = latest[1] if latest else None
-        raise
 
     # Evaluate
     test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
