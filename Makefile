@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
+FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
 .PHONY: install data run test test-guide bench clean
 
@@ -16,6 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # Debian's package where apt and root are available; otherwise Keras downloads it on first use.
+# Then Keras's cache ($KERAS_HOME, default ~/.keras, + datasets/fashion-mnist) gets a copy of each
+# local file it lacks: keras.datasets and the notebooks read it there, so they work offline too.
 data:
 	@if [ -n "$$FASHION_MNIST_DIR" ] || [ -f $(DEBIAN_DATA)/t10k-labels-idx1-ubyte.gz ]; then \
 		echo "Fashion-MNIST: found"; \
@@ -25,6 +28,15 @@ data:
 	else \
 		echo "Fashion-MNIST: no local copy; it will be downloaded through keras.datasets on first use"; \
 	fi
+	@source="$${FASHION_MNIST_DIR:-$(DEBIAN_DATA)}"; cache="$${KERAS_HOME:-$$HOME/.keras}/datasets/fashion-mnist"; \
+	copied=0; \
+	for name in $(FASHION_MNIST_FILES); do \
+		if [ -f "$$source/$$name" ] && [ ! -f "$$cache/$$name" ]; then \
+			mkdir -p "$$cache" && cp "$$source/$$name" "$$cache/$$name.part$$$$" \
+				&& mv "$$cache/$$name.part$$$$" "$$cache/$$name" && copied=$$((copied + 1)); \
+		fi; \
+	done; \
+	if [ $$copied -gt 0 ]; then echo "Fashion-MNIST: copied $$copied file(s) into Keras's cache $$cache"; fi
 
 # The main job: the notebook's recipe in PyTorch and in Keras on the torch and JAX backends.
 run: install data

@@ -45,6 +45,21 @@ def small_data(fashion):
     return prepare_data(RunConfig(subset=2048, batch_size=256, seed=0), arrays=fashion)
 
 
+@pytest.fixture(scope="session")
+def keras_home(tmp_path_factory) -> Path:
+    """A KERAS_HOME whose ``datasets/fashion-mnist/`` holds the four local IDX files (as links),
+    as ``make data`` leaves ~/.keras: keras.datasets and the notebooks read it, offline."""
+    from common.data import FILES, find_local_dir
+    source = find_local_dir()
+    assert source is not None, "the tests need Fashion-MNIST's four files locally: run `make data`"
+    home = tmp_path_factory.mktemp("keras_home")
+    folder = home / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in (name for pair in FILES.values() for name in pair):
+        (folder / name).symlink_to((source / name).resolve())
+    return home
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
