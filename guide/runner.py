@@ -10,7 +10,11 @@ Conventions of the guides (``guide/en/README.md``, ``guide/es/README.md``):
   between the languages, never run (it needs a package the project does not install).
 * A ```` ```text ```` block that follows a python block, with only blank lines in
   between, is that block's expected standard output; the runner compares it
-  exactly (trailing spaces and trailing blank lines ignored).
+  exactly (trailing spaces and trailing blank lines ignored), with one wildcard,
+  as in doctest: ``...`` on a line of its own stands for any number of lines,
+  none included, and ``...`` inside a line for any text within that line.  It
+  covers what changes from run to run or from one backend to another (versions,
+  timings, training logs); the block checks such values with ``assert``.
 
 Keras reads ``KERAS_BACKEND`` once per process, so one run covers one backend:
 the tests start this module in a fresh subprocess per backend.
@@ -87,6 +91,19 @@ def normalise(output: str) -> str:
     return "\n".join(line.rstrip() for line in output.rstrip().splitlines())
 
 
+ELLIPSIS = "..."
+
+
+def output_matches(printed: str, expected: str) -> bool:
+    """Whether ``printed`` is ``expected``, line by line: a line ``...`` matches any lines, and
+    ``...`` within a line any text in that line."""
+    pattern = "".join(r"(?:[^\n]*\n)*?" if line == ELLIPSIS
+                      else "[^\n]*?".join(map(re.escape, line.split(ELLIPSIS))) + r"\n"
+                      for line in normalise(expected).splitlines())
+    text = "".join(line + "\n" for line in normalise(printed).splitlines())
+    return re.fullmatch(pattern, text) is not None
+
+
 def run(blocks: list[Block], path: str = "guide") -> list[dict]:
     """Execute the blocks in one namespace; return one result per block, stopping at the first failure."""
     # A real module, as for a script: classes defined in a block can be pickled.
@@ -109,7 +126,7 @@ def run(blocks: list[Block], path: str = "guide") -> list[dict]:
             break
         seconds = time.perf_counter() - started
         printed = buffer.getvalue()
-        if block.expected is not None and normalise(printed) != normalise(block.expected):
+        if block.expected is not None and not output_matches(printed, block.expected):
             results.append({"line": block.line, "status": "wrong output", "seconds": seconds,
                             "stdout": printed, "expected": block.expected})
             break

@@ -6,9 +6,9 @@
   backend (``python -m guide.runner``), and must print its ```text block.  The two
   guides' blocks are identical (first test), so running one list runs both.  That
   test is marked ``backend``: ``make test`` repeats it under jax and tensorflow.
-* The notebooks are what ``guide/notebooks/build.py`` writes, and run in quick mode.
+* The notebooks, and section 2's blocks taken from them: ``tests/test_notebooks.py``.
 
-Subprocesses and notebook kernels get ``OMP_NUM_THREADS=1`` unless it is set: the
+Subprocesses get ``OMP_NUM_THREADS=1`` unless it is set: the
 examples are tiny, and on a busy 2-core machine torch's thread pool spinning
 against other processes made them 10 to 80 times slower.
 """
@@ -29,8 +29,6 @@ pytestmark = pytest.mark.guide
 
 GUIDE = ROOT / "guide"
 GUIDES = {"en": GUIDE / "en" / "README.md", "es": GUIDE / "es" / "README.md"}
-NOTEBOOKS = ["keras_stacked_rnn_en.ipynb", "keras_rnn_apiladas_es.ipynb", "torch_rnn_apiladas_es.ipynb"]
-# Written by another issue (the benchmarks); a link to it may land before the file does.
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
@@ -66,7 +64,9 @@ def test_english_and_spanish_have_the_same_sections_anchors_and_links():
         body = text(path)
         headings = [(len(m.group(1)), m.group(2) if re.fullmatch(r"\d+(\.\d+)*\.?", m.group(2)) else "-")
                     for m in re.finditer(r"^(#{1,6}) (\S+)", body, re.M)]
-        links = [target for target in LINK.findall(body) if not target.startswith(("../en/", "../es/"))]
+        # Each guide links the other language's guide, and its own language's Keras notebook.
+        links = [target.replace("keras_rnn_apiladas_es.ipynb", "keras_stacked_rnn_en.ipynb")
+                 for target in LINK.findall(body) if not target.startswith(("../en/", "../es/"))]
         table_rows = [line.count("|") for line in body.splitlines() if line.startswith("| [")]
         return headings[1:], ANCHOR.findall(body), links, table_rows
 
@@ -135,6 +135,19 @@ def test_runner_pairs_blocks_with_outputs_and_stops_at_a_failure(tmp_path):
     assert result["status"] == "error" and "KeyError: 'boom'" in result["error"]
 
 
+def test_runner_ellipsis_stands_for_lines_or_text_within_a_line(tmp_path):
+    from guide.runner import output_matches, parse, run
+    assert output_matches("Keras 3.15.1 on the jax backend\n", "Keras ... on the ... backend")
+    assert output_matches("Epoch 1/2\n8/8 - 3s\nEpoch 2/2\n8/8 - 0s\ndone\n", "Epoch 1/2\n...\nEpoch 2/2\n...\ndone")
+    assert output_matches("a\nb\n", "a\n...\nb")  # none
+    assert not output_matches("Keras 3\nx on the jax backend\n", "Keras ... on the ... backend")  # one line only
+    assert not output_matches("a\nb\nc\n", "a\n...\nb")  # the lines after the wildcard must all match
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint('loss', 2.3)\nprint('end')\n```\n\n```text\nloss ...\nend\n```\n\n"
+                    "```python\nprint('x')\n```\n\n```text\n...\ny\n```\n", encoding="utf-8")
+    assert [r["status"] for r in run(parse(page))] == ["ok", "wrong output"]
+
+
 def test_runner_rejects_an_unclosed_fence(tmp_path):
     from guide.runner import parse
     page = tmp_path / "page.md"
@@ -147,60 +160,18 @@ def test_runner_rejects_an_unclosed_fence(tmp_path):
 
 @pytest.mark.backend
 @pytest.mark.slow
-def test_guide_blocks_run_and_print_what_the_text_says(keras_backend, tmp_path):
+def test_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
+    """Section 2 reads the data as the notebooks do, from Keras's cache: here a KERAS_HOME
+    that holds the four local files (``make data`` fills ~/.keras the same way)."""
     report = tmp_path / "results.json"
     proc = subprocess.run([sys.executable, "-m", "guide.runner", str(GUIDES["en"]), "--json", str(report)],
-                          cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend),
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend, KERAS_HOME=str(keras_home)),
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"KERAS_BACKEND={keras_backend}\n{proc.stdout}\n{proc.stderr[-3000:]}"
     results = json.loads(report.read_text())["results"]
     from guide.runner import parse
     assert len(results) == len(parse(GUIDES["en"]))
     assert all(r["status"] == "ok" for r in results if r["status"] != "not executed")
-
-
-# --- Notebooks ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_is_what_build_py_writes(name):
-    from guide.notebooks.build import render
-    path = GUIDE / "notebooks" / name
-    assert path.is_file(), f"{name} is missing: run python -m guide.notebooks.build"
-    assert text(path) == render(name), f"{name} differs from build.py: run python -m guide.notebooks.build"
-
-
-def test_notebooks_store_no_outputs_and_keras_languages_share_code():
-    import nbformat
-    cells = {}
-    for name in NOTEBOOKS:
-        nb = nbformat.read(GUIDE / "notebooks" / name, as_version=4)
-        code = [c for c in nb.cells if c.cell_type == "code"]
-        assert all(not c.outputs and c.execution_count is None for c in code), name
-        assert "find_project_root" in code[0].source and "sys.path.insert" in code[0].source
-        cells[name] = [c.source for c in code]
-    assert cells["keras_stacked_rnn_en.ipynb"] == cells["keras_rnn_apiladas_es.ipynb"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_in_quick_mode(name, monkeypatch, keras_backend):
-    """Two epochs on 2048 images; outputs stay in memory, the file is not rewritten."""
-    import nbformat
-    from nbclient import NotebookClient
-    for key, value in quiet_env(GUIDE_EPOCHS="2", GUIDE_SUBSET="2048", KERAS_BACKEND=keras_backend).items():
-        monkeypatch.setenv(key, value)
-    nb = nbformat.read(GUIDE / "notebooks" / name, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(GUIDE / "notebooks")}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "epochs=2 batch_size=8192 subset=2048" in printed
-    assert "test accuracy:" in printed and "right:" in printed
-    images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3  # sample images, history, prediction grid
-    if name.startswith("keras"):
-        assert f"on the {keras_backend} backend" in printed
 
 
 # --- Pictures -------------------------------------------------------------------------------------
