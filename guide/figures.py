@@ -145,14 +145,25 @@ def read_run(folder: Path) -> dict:
     return metrics
 
 
+FAITHFUL_REPORT = Path(__file__).resolve().parents[1] / "docs" / "results" / "faithful" / "report.json"
+
+
 def describe(runs: list[dict]) -> str:
-    """A title that says what the curves come from: epochs, batch size, training set."""
+    """A title that says what the curves come from (epochs, batch size, training set, seed) and,
+    for one seed, how much the seed alone moves the result (``python -m parity compare --seeds 3``)."""
     settings = set()
     for m in runs:
         c = m["config"]
         data = f"first {c['subset']} training images" if c.get("subset") else "all 60000 training images"
-        settings.add(f"{len(m['history']['loss'])} epochs, batch {c['batch_size']}, {data}")
-    return "; ".join(sorted(settings))
+        seed = f", seed {c['seed']}" if c.get("seed") is not None else ""
+        settings.add(f"{len(m['history']['loss'])} epochs, batch {c['batch_size']}, {data}{seed}")
+    title = "; ".join(sorted(settings))
+    if len({m["config"].get("seed") for m in runs}) == 1 and FAITHFUL_REPORT.is_file():
+        rows = json.loads(FAITHFUL_REPORT.read_text())["rows"]
+        spread = [100 * row["std"] for row in rows]
+        title += (f"\none seed only: over {len(rows[0]['seeds'])} seeds, each run's test accuracy has a standard "
+                  f"deviation of {min(spread):.1f} to {max(spread):.1f} points (docs/results/faithful)")
+    return title
 
 
 def draw_from_runs(folders: list[Path], out: Path) -> list[Path]:
