@@ -244,7 +244,8 @@ step. In Keras we declare them once, with `compile`:
 - `SparseCategoricalCrossentropy(from_logits=True)` is `CrossEntropyLoss`: integer labels
   against logits. Without `from_logits=True` Keras would take the outputs for
   probabilities and compute a wrong loss, without any error.
-- `Adam(learning_rate=1e-3)` is `torch.optim.Adam`'s default rate.
+- `Adam(learning_rate=1e-3)` is `torch.optim.Adam` with its default rate. Keras's Adam adds
+  a larger epsilon (1e-7 against 1e-8), which only matters with tiny gradients.
 - `"accuracy"` is the fraction of right answers (*micro* accuracy). The original measured
   torchmetrics' `MulticlassAccuracy`, which by default averages the accuracy of each class
   (*macro*). On Fashion-MNIST's test set, with 1000 images per class, the two are equal;
@@ -258,7 +259,7 @@ Como los dos sesgos siempre se suman, las dos redes calculan las mismas funcione
 ### Entrenamiento del modelo
 
 Llega el momento de entrenar. Un pequeño despiste del original: su texto anuncia $10$
-épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Seguimos al código. Con tres
+épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Nos quedamos con lo que hace el código. Con tres
 capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así que
 habrá que tener paciencia.
 
@@ -268,7 +269,8 @@ cada paso. En Keras los declaramos una sola vez, con `compile`:
 - `SparseCategoricalCrossentropy(from_logits=True)` es `CrossEntropyLoss`: etiquetas enteras
   frente a *logits*. Sin `from_logits=True`, Keras tomaría las salidas por probabilidades y
   calcularía una pérdida errónea, sin ningún error.
-- `Adam(learning_rate=1e-3)` es la tasa por defecto de `torch.optim.Adam`.
+- `Adam(learning_rate=1e-3)` es `torch.optim.Adam` con su tasa por defecto. El Adam de Keras
+  suma un épsilon mayor (1e-7 frente a 1e-8), que solo se nota con gradientes diminutos.
 - `"accuracy"` es la exactitud (*accuracy*) *micro*: la proporción de aciertos. El original
   medía la `MulticlassAccuracy` de torchmetrics, que por defecto promedia la exactitud de
   cada clase (*macro*). En el conjunto de prueba de Fashion-MNIST, con 1000 imágenes por
@@ -331,7 +333,7 @@ And on the test set, which training never saw:
 """es
 Y sobre el conjunto de prueba, que el entrenamiento no ha visto:
 """
-test_loss, test_accuracy = rnn_model.evaluate(x_test, y_test, batch_size=8192, verbose=0)  # no gradients: big batches
+test_loss, test_accuracy = rnn_model.evaluate(x_test, y_test, batch_size=8192, verbose=0)  # no gradients kept: big batches are cheap
 print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f}")
 """en
 To classify images, though, a convolutional network remains a better choice than this one.
@@ -343,8 +345,9 @@ The guide's section "Why the numbers differ" measures it.
 ### Classifying new samples
 
 The first 25 test images, each with its true class and the model's answer: green when
-right, red when wrong. `predict` always runs in inference mode, without gradients and in batches, and
-returns a NumPy array: it needs nothing like `model.eval()` or `torch.no_grad()`.
+right, red when wrong. `predict` always runs in inference mode, without gradients and in
+batches, and returns a NumPy array: it needs nothing like `model.eval()` or
+`torch.no_grad()`.
 """
 """es
 Para clasificar imágenes, de todos modos, una red convolucional sigue siendo mejor elección
@@ -357,9 +360,9 @@ puntos. La sección «Por qué difieren los números» de la guía lo mide.
 ### Clasificación de nuevas muestras
 
 Las 25 primeras imágenes de prueba, cada una con su clase real y la respuesta del modelo:
-en verde los aciertos y en rojo los fallos. `predict` trabaja siempre en modo de inferencia, sin gradientes
-y por lotes, y devuelve un array de NumPy: no necesita nada parecido a `model.eval()` ni a
-`torch.no_grad()`.
+en verde los aciertos y en rojo los fallos. `predict` trabaja siempre en modo de inferencia,
+sin gradientes y por lotes, y devuelve un array de NumPy: no necesita nada parecido a
+`model.eval()` ni a `torch.no_grad()`.
 """
 ROWS, COLS = 5, 5
 IMAGES = ROWS * COLS

@@ -155,8 +155,8 @@ plt.show()
 Al apilar capas recurrentes, cada una lee una secuencia y todas menos la última tienen que
 entregar una secuencia completa a la siguiente. En PyTorch no hay que hacer nada especial:
 una `nn.RNN` devuelve siempre la secuencia completa, de forma
-`(batch_size, sequence_len, num_features)`, junto con el estado final, así que basta con
-pasar esa salida a la capa siguiente. Tras la tercera capa nos quedamos con el último paso,
+`(batch_size, sequence_len, num_features)`, junto con el estado final, así que la salida de
+una capa sirve tal cual como entrada de la siguiente. Tras la tercera capa nos quedamos con el último paso,
 `out[:, -1, :]`, y lo clasificamos con una capa lineal. La red termina sin softmax: devuelve
 *logits*, que es lo que espera `CrossEntropyLoss`.
 
@@ -194,14 +194,13 @@ print(torchinfo.summary(model, input_size=(1, 1, 28, 28), verbose=0))
 guarda uno por capa y cuenta 658, 24 menos; como los dos sesgos siempre se suman, las dos
 redes calculan las mismas funciones.
 
-Hay que tener cuidado, porque en Keras ocurre lo contrario que aquí: una capa recurrente
-devuelve solo el último paso, y para apilarla hay que pedirle la secuencia completa con
-`return_sequences=True`.
+Ojo al traducir a Keras: allí una capa recurrente devuelve solo el último paso, y para
+apilarla hay que pedirle la secuencia completa con `return_sequences=True`.
 
 ### Entrenamiento del modelo
 
 Llega el momento de entrenar. Un pequeño despiste del original: su texto anuncia $10$
-épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Seguimos al código. Con tres
+épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Nos quedamos con lo que hace el código. Con tres
 capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así que
 habrá que tener paciencia.
 
