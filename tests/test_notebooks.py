@@ -34,7 +34,7 @@ KERAS_NOTEBOOKS = {"en": "keras_stacked_rnn_en.ipynb", "es": "keras_rnn_apiladas
 TORCH_NOTEBOOK = "torch_rnn_apiladas_es.ipynb"
 PIP_MODULES = {"os", "gzip", "urllib", "matplotlib", "numpy", "torch", "torchinfo", "keras"}
 PROJECT_MODULES = {"common", "torch_version", "keras_version", "parity", "guide", "benchmarks", "tests"}
-QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2048"}
+QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}
 CHECK_MARKER = "# --- the guide's check, not in the notebook ---"
 
 
@@ -203,7 +203,7 @@ def number(pattern: str, text: str) -> float:
 
 
 def check_test_results(text: str):
-    """Two epochs of 64-image batches on 2048 images: better than chance, far from done."""
+    """Two epochs of 64-image batches on 2560 images: better than chance, far from done."""
     loss = number(r"test loss ([\d.]+), test accuracy", text)
     accuracy = number(r"test accuracy ([\d.]+)", text)
     assert loss < np.log(10), "the test loss is worse than a uniform guess"
@@ -217,15 +217,15 @@ def check_test_results(text: str):
 def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home, tmp_path, monkeypatch):
     text, pictures = execute_alone(KERAS_NOTEBOOKS[lang], tmp_path / "alone", keras_home, monkeypatch, keras_backend)
     assert re.search(rf"^Keras 3\.\S+ on the {keras_backend} backend$", text, re.M)
-    assert "batch size 64, 2 epochs, 2048 training images" in text
-    assert "train: (2048, 28, 28) float32 (2048,)   test: (10000, 28, 28) (10000,)" in text
+    assert "batch size 64, 2 epochs, 2560 training images" in text
+    assert "train: (2560, 28, 28) float32 (2560,)   test: (10000, 28, 28) (10000,)" in text
     assert "pixel values from -1.0 to 1.0" in text
     assert "Total params: 658" in text
     (counts,) = re.findall(r"images per class in the last 10 %: \[([\d\s]+)\]", text)
     counts = [int(c) for c in counts.split()]
-    assert len(counts) == 10 and sum(counts) == 2048 // 10 and min(counts) > 0
+    assert len(counts) == 10 and sum(counts) == 2560 // 10 and min(counts) > 0
     epochs = re.findall(r"^(\d+)/(\d+) - .* val_accuracy: ([\d.]+) - val_loss: ([\d.]+)$", text, re.M)
-    assert [(int(a), int(b)) for a, b, _, _ in epochs] == [(29, 29)] * 2  # ceil(1844 / 64) steps, 2 epochs
+    assert [(int(a), int(b)) for a, b, _, _ in epochs] == [(36, 36)] * 2  # 2304 / 64 steps, 2 epochs
     assert float(epochs[1][3]) < float(epochs[0][3]), "the validation loss went down"
     check_test_results(text)
     assert pictures == 3  # training images, history, predictions
@@ -235,10 +235,10 @@ def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home
 def test_torch_notebook_runs_alone_in_quick_mode(keras_home, tmp_path, monkeypatch, keras_backend):
     text, pictures = execute_alone(TORCH_NOTEBOOK, tmp_path / "alone", keras_home, monkeypatch, keras_backend)
     assert re.search(r"^PyTorch 2\.13\.0\S*$", text, re.M)
-    assert "batch size 64, 2 epochs, 2048 training images" in text
-    assert "train: 1844  validation: 204  test: 10000" in text
+    assert "batch size 64, 2 epochs, 2560 training images" in text
+    assert "train: 2304  validation: 256  test: 10000" in text
     assert "one image: (1, 28, 28) torch.float32  values from -1.0 to 1.0" in text
-    assert "batches per epoch: 29" in text
+    assert "batches per epoch: 36" in text
     assert "Total params: 682" in text
     epochs = re.findall(r"^epoch (\d)/2 - loss: ([\d.]+) - accuracy: ([\d.]+) - val_loss: ([\d.]+)", text, re.M)
     assert [e[0] for e in epochs] == ["1", "2"] and float(epochs[1][3]) < float(epochs[0][3])

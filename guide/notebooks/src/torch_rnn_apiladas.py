@@ -60,7 +60,7 @@ Y las constantes. Sus valores por defecto son la receta del cuaderno: lotes de 8
 imágenes, 64 épocas y el conjunto de entrenamiento completo. Tres variables de entorno
 permiten una ejecución rápida sin tocar el cuaderno: `GUIDE_BATCH_SIZE`, `GUIDE_EPOCHS` y
 `GUIDE_SUBSET` (cuántas de las 60 000 imágenes de entrenamiento usar). Las pruebas lo
-ejecutan con `GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64 GUIDE_SUBSET=2048`.
+ejecutan con `GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64 GUIDE_SUBSET=2560`.
 """
 BATCH_SIZE = int(os.environ.get("GUIDE_BATCH_SIZE", 8192))
 TRAIN_EPOCHS = int(os.environ.get("GUIDE_EPOCHS", 64))
