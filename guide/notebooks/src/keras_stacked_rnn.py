@@ -259,9 +259,9 @@ Como los dos sesgos siempre se suman, las dos redes calculan las mismas funcione
 ### Entrenamiento del modelo
 
 Llega el momento de entrenar. Un pequeño despiste del original: su texto anuncia $10$
-épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Nos quedamos con lo que hace el código. Con tres
-capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así que
-habrá que tener paciencia.
+épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Seguimos lo que hace el código.
+Con tres capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así
+que habrá que tener paciencia.
 
 En PyTorch, la pérdida y el optimizador son objetos que el bucle de entrenamiento usa en
 cada paso. En Keras los declaramos una sola vez, con `compile`:

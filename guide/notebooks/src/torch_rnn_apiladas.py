@@ -156,9 +156,9 @@ Al apilar capas recurrentes, cada una lee una secuencia y todas menos la última
 entregar una secuencia completa a la siguiente. En PyTorch no hay que hacer nada especial:
 una `nn.RNN` devuelve siempre la secuencia completa, de forma
 `(batch_size, sequence_len, num_features)`, junto con el estado final, así que la salida de
-una capa sirve tal cual como entrada de la siguiente. Tras la tercera capa nos quedamos con el último paso,
-`out[:, -1, :]`, y lo clasificamos con una capa lineal. La red termina sin softmax: devuelve
-*logits*, que es lo que espera `CrossEntropyLoss`.
+una capa sirve tal cual como entrada de la siguiente. Tras la tercera capa nos quedamos con
+el último paso, `out[:, -1, :]`, y lo clasificamos con una capa lineal. La red termina sin
+softmax: devuelve *logits*, que es lo que espera `CrossEntropyLoss`.
 
 `x.squeeze(1)` quita el eje de canal que añade `ToTensor()`: `(lote, 1, 28, 28)` pasa a ser
 `(lote, 28, 28)`, es decir, 28 pasos de tiempo (las filas) de 28 características (las
@@ -200,9 +200,9 @@ apilarla hay que pedirle la secuencia completa con `return_sequences=True`.
 ### Entrenamiento del modelo
 
 Llega el momento de entrenar. Un pequeño despiste del original: su texto anuncia $10$
-épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Nos quedamos con lo que hace el código. Con tres
-capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así que
-habrá que tener paciencia.
+épocas, mientras que su código ejecuta `TRAIN_EPOCHS = 64`. Seguimos lo que hace el código.
+Con tres capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno tras otro, así
+que habrá que tener paciencia.
 
 Primero, la pérdida y el optimizador: `CrossEntropyLoss` compara los *logits* con las
 etiquetas enteras, y Adam usa su tasa de aprendizaje por defecto, 1e-3, como el original.
