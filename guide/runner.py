@@ -16,12 +16,17 @@ Conventions of the guides (``guide/en/README.md``, ``guide/es/README.md``):
   covers what changes from run to run or from one backend to another (versions,
   timings, training logs); the block checks such values with ``assert``.
 
+The two languages share their code: ``code_signature`` reduces a block to what must
+be identical in English and Spanish (everything but comments and the text of string
+literals), and the tests compare those signatures block by block.
+
 Keras reads ``KERAS_BACKEND`` once per process, so one run covers one backend:
 the tests start this module in a fresh subprocess per backend.
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import dataclasses
 import io
@@ -85,6 +90,34 @@ def parse(path: Path) -> list[Block]:
             out[-1].expected = body
         previous = (lang, end)
     return out
+
+
+class _StringsToPlaceholders(ast.NodeTransformer):
+    """Replace the text of every string literal; keep the code inside f-string braces."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        if isinstance(node.value, (str, bytes)):
+            return ast.Constant(value="<string>")
+        return node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.JoinedStr:
+        # An f-string keeps its replacement fields (expression, conversion, format spec),
+        # compared exactly; the literal text around them is dropped.
+        fields = [value for value in node.values if isinstance(value, ast.FormattedValue)]
+        for field in fields:
+            field.value = self.visit(field.value)
+        return ast.JoinedStr(values=fields)
+
+
+def code_signature(code: str) -> str:
+    """A block's code with comments dropped and string text replaced by a placeholder.
+
+    Two blocks with the same signature run the same code: they may differ only in
+    comments, in the words of strings (printed labels, docstrings) and in layout.
+    The AST is used rather than ``tokenize`` because Python 3.11 tokenizes an
+    f-string as one STRING token, which would hide the expressions it prints.
+    """
+    return ast.dump(_StringsToPlaceholders().visit(ast.parse(code)))
 
 
 def normalise(output: str) -> str:
