@@ -50,7 +50,8 @@ def add_convert_parser(commands) -> None:
                                                          "this project's model.pt, or a .keras file")
     p.add_argument("dst", type=Path, metavar="DST", help="the file to write: *.keras or *.pt")
     p.add_argument("--backend", default=default_backend,
-                   help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND or jax; now {default_backend})")
+                   help=f"Keras backend, one of {', '.join(BACKENDS)} "
+                        f"(default: $KERAS_BACKEND or jax; now {default_backend})")
     p.add_argument("--nonlinearity", default=None, choices=NONLINEARITIES,
                    help="nn.RNN's nonlinearity, which weights cannot show (default: what the file records, else tanh)")
 

@@ -194,8 +194,8 @@ class _Recurrent:
         return f"{_TORCH_CLASS[self.cell]}({self.input_size}, {self.hidden}{extra})"
 
 
-_NOT_OURS = ("belongs to neither a recurrent layer (nn.RNN, nn.GRU, nn.LSTM) nor a Linear; convert reads "
-             "stacked recurrent layers followed by one Linear classifier")
+_WHAT_CONVERT_READS = "convert reads stacked recurrent layers followed by one Linear classifier"
+_NOT_OURS = f"belongs to neither a recurrent layer (nn.RNN, nn.GRU, nn.LSTM) nor a Linear; {_WHAT_CONVERT_READS}"
 
 
 def _recurrent(m: _Module) -> _Recurrent:
@@ -210,7 +210,7 @@ def _recurrent(m: _Module) -> _Recurrent:
     layers = sorted({layer for layer, _ in found})
     for expected, layer in enumerate(layers):
         if layer != expected:
-            first = next(iter(found[(layer, "")].values())) if (layer, "") in found else m.key(f"..._l{layer}")
+            first = next(name for (k, _), names in found.items() if k == layer for name in names.values())
             raise ConversionError(f"{m.show(first)}: '{m.prefix}' has layer {layer} but no layer {expected} "
                                   "(a gap in the layers)")
     directions = 2 if any(suffix for _, suffix in found) else 1
@@ -232,7 +232,8 @@ def _recurrent(m: _Module) -> _Recurrent:
     for layer in layers:
         for suffix in ([""] if directions == 1 else ["", "_reverse"]):
             names = found.get((layer, suffix), {})
-            shown = next(iter(names.values())) if names else next(iter(found[(layer, "" if suffix else "_reverse")].values()))
+            # a tensor to name: one of this direction's, else one of the other direction's
+            shown = next(iter((names or found[(layer, "" if suffix else "_reverse")]).values()))
             for kind in wanted:
                 if kind not in names:
                     raise ConversionError(f"{m.show(shown)}: '{m.prefix}' lacks {m.key(f'{kind}_l{layer}{suffix}')!r}")
@@ -269,8 +270,8 @@ def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded
         names = list(m.tensors)
         if all(_RECURRENT_PARAM.match(n) for n in names):
             if linear is not None:
-                raise ConversionError(f"{m.show(names[0])} comes after the Linear '{linear.prefix}': convert reads "
-                                      "stacked recurrent layers followed by one Linear classifier")
+                raise ConversionError(f"{m.show(names[0])} comes after the Linear '{linear.prefix}'; "
+                                      f"{_WHAT_CONVERT_READS}")
             recurrent.append(_recurrent(m))
             continue
         bad = next((n for n in names if n not in ("weight", "bias")), None)
@@ -284,10 +285,11 @@ def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded
             raise ConversionError(f"{m.show('weight')}: a second Linear after '{linear.prefix}'; convert reads one "
                                   "Linear classifier after the recurrent layers (StackedRNN)")
         if not recurrent:
-            raise ConversionError(f"{m.show('weight')}: a Linear before any recurrent layer; {_NOT_OURS.split('; ')[1]}")
+            raise ConversionError(f"{m.show('weight')}: a 2-d weight (a Linear? an Embedding?) before any recurrent "
+                                  f"layer; {_WHAT_CONVERT_READS}")
         linear = m
     if not recurrent:
-        raise ConversionError(f"{where} holds no nn.RNN, nn.GRU or nn.LSTM weights; {_NOT_OURS.split('; ')[1]}")
+        raise ConversionError(f"{where} holds no nn.RNN, nn.GRU or nn.LSTM weights; {_WHAT_CONVERT_READS}")
     if linear is None:
         raise ConversionError(f"{where} has recurrent layers but no Linear after them: convert needs the classifier "
                               f"too (e.g. the notebook's fc)")
@@ -382,6 +384,9 @@ def infer_from_keras(model, nonlinearity: str | None = None,
     shape = tuple(model.inputs[0].shape)
     if len(shape) != 3:
         raise ConversionError(f"{where} takes input of shape {shape}; a recurrent stack takes (batch, time, features)")
+    if shape[0] is not None:
+        raise ConversionError(f"{where} declares a fixed batch size of {shape[0]} (batch_shape); StackedRNN takes "
+                              "batches of any size: rebuild it with keras.Input(shape=(time, features))")
 
     def flat(layer):
         for sub in layer.layers:
@@ -631,7 +636,10 @@ def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str],
             raise ConversionError(f"self-check failed: the logits of {src} and of the converted model differ by up to "
                                   f"{diff:.2e}, more than {TOLERANCE:.0e}; {dst} was not written")
 
-    atomic_write(dst, write_and_check)
+    try:
+        atomic_write(dst, write_and_check)
+    except OSError as e:
+        raise CheckpointError(f"cannot write {dst} ({e.strerror or type(e).__name__}); choose another DST") from None
     if target == "keras":
         say(f"wrote {dst}: load it with keras.models.load_model(path, safe_mode=True)")
     else:

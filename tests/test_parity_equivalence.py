@@ -73,7 +73,8 @@ def test_report_per_layer_logits_and_gradients(models, batch):
     assert all(g.max_abs_diff <= 1e-5 for g in report.gradients) and report.max_abs_diff <= 1e-5
     assert report.first_failure(1e-5) is None
     table = str(report).splitlines()
-    assert len(table) == 1 + 4 + 1 + 20 and table[0].split() == ["#", "torch", "keras", "compared", "shape", "max", "|Δ|"]
+    assert len(table) == 1 + 4 + 1 + 20  # header, layers, logits, gradients
+    assert table[0].split() == ["#", "torch", "keras", "compared", "shape", "max", "|Δ|"]
     assert torch_model.training  # left in the mode it was in
 
 

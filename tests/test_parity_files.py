@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+import keras
 import numpy as np
 import pytest
 import torch
@@ -50,7 +51,6 @@ def torch_logits(model, x: np.ndarray) -> np.ndarray:
 
 
 def keras_logits(model, x: np.ndarray) -> np.ndarray:
-    import keras
     return np.asarray(keras.ops.convert_to_numpy(model.predict(x, batch_size=len(x), verbose=0)))
 
 
@@ -100,7 +100,8 @@ def test_a_project_checkpoint_and_a_bias_free_linear():
     state = {"model": project.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
     from parity.files import _state_dict_of
     sd, recorded, description = _state_dict_of("model.pt", state)
-    assert recorded is None and "optimizer: not converted" in description and "10 tensors" in description  # 2 layers x 4, fc x 2
+    assert recorded is None and "optimizer: not converted" in description
+    assert "10 tensors" in description  # 2 layers x 4, fc x 2
     arch, renamed, _, _ = infer_from_state_dict(sd)
     assert arch == Architecture(28, 8, 2, 10, "gru", False)
     assert all(torch.equal(renamed[k], v) for k, v in project.state_dict().items())
@@ -162,15 +163,20 @@ UNMAPPABLE = {  # name: (state dict, pattern the one-line message must match)
     "two linears": (lambda: Two(nn.RNN(28, 8), nn.Linear(8, 8), nn.Linear(8, 10)).state_dict(),
                     r"^tensor 'm2\.weight' \(10, 8\): a second Linear after 'm1'"),
     "linear first": (lambda: Two(nn.Linear(28, 28), nn.RNN(28, 8), nn.Linear(8, 10)).state_dict(),
-                     r"^tensor 'm0\.weight' \(28, 28\): a Linear before any recurrent layer"),
+                     r"^tensor 'm0\.weight' \(28, 28\): a 2-d weight \(a Linear\? an Embedding\?\) before any "
+                     r"recurrent layer"),
     "no linear": (lambda: Two(nn.RNN(28, 8)).state_dict(), r"has recurrent layers but no Linear after them"),
     "no recurrent layer": (lambda: Two(nn.Linear(28, 10)).state_dict(),
-                           r"^tensor 'm0\.weight' \(10, 28\): a Linear before any recurrent layer"),
+                           r"^tensor 'm0\.weight' \(10, 28\): a 2-d weight \(a Linear\? an Embedding\?\) before"),
     "proj_size": (lambda: Two(nn.LSTM(28, 8, proj_size=4), nn.Linear(4, 10)).state_dict(),
                   r"^tensor 'm0\.weight_hr_l0' \(4, 8\): an LSTM with proj_size=4 .* has no Keras equivalent"),
     "a missing tensor": (lambda: without(Two(nn.RNN(28, 8, num_layers=2), nn.Linear(8, 10)).state_dict(),
                                          "m0.bias_hh_l1"),
                          r"^tensor 'm0\.weight_ih_l1' \(8, 8\): 'm0' lacks 'm0\.bias_hh_l1'"),
+    "a missing direction": (lambda: {k: v for k, v in Two(nn.GRU(28, 8, num_layers=2, bidirectional=True),
+                                                            nn.Linear(16, 10)).state_dict().items()
+                                     if not k.endswith("_l1_reverse")},
+                            r"^tensor 'm0\.weight_ih_l1' \(24, 16\): 'm0' lacks 'm0\.weight_ih_l1_reverse'"),
     "not a gate multiple": (lambda: {"r.weight_ih_l0": torch.zeros(10, 28), "r.weight_hh_l0": torch.zeros(10, 5),
                                      "fc.weight": torch.zeros(10, 5)},
                             r"^tensor 'r\.weight_hh_l0' \(10, 5\): 10 rows is not 1, 3 or 4 times the hidden size 5"),
@@ -210,12 +216,59 @@ def test_self_check_inputs_are_the_test_images_or_seeded_noise(fashion, monkeypa
     assert x.shape == (1000, 28, 28) and "Fashion-MNIST is not on this machine" in what
 
 
+def keras_chain(*layers, batch_size=None):
+    return keras.Sequential([keras.Input((28, 28), batch_size=batch_size), *layers])
+
+
+def keras_unmappable():
+    L = keras.layers
+    return {  # name: (keras model, pattern of the one-line message)
+        "another layer": (keras_chain(L.SimpleRNN(8), L.LayerNormalization(name="norm"), L.Dense(10)),
+                          r"^keras layer 'norm' \(LayerNormalization\) has no counterpart in StackedRNN"),
+        "an activation layer": (keras_chain(L.SimpleRNN(8), L.Dense(10), L.Activation("softmax", name="soft")),
+                                r"^keras layer 'soft' \(Activation\) has no counterpart"),
+        "two dense": (keras_chain(L.SimpleRNN(8), L.Dense(8, name="d1"), L.Dense(10, name="d2")),
+                      r"^keras layer 'd2' is a second Dense after 'd1'"),
+        "dense first": (keras_chain(L.Dense(28, name="d0"), L.SimpleRNN(8), L.Dense(10)),
+                        r"^keras layer 'd0' is a Dense before any recurrent layer"),
+        "layers differ": (keras_chain(L.GRU(8, return_sequences=True, name="g1"), L.GRU(4, name="g2"), L.Dense(10)),
+                          r"^keras layer 'g2' \(GRU\(4, activation='tanh'\)\) differs from 'g1' \(GRU\(8, "
+                          r"activation='tanh', return_sequences=True\)\); convert maps stacks of equal layers"),
+        "sigmoid rnn": (keras_chain(L.SimpleRNN(8, activation="sigmoid", name="s"), L.Dense(10)),
+                        r"^keras layer 's' uses activation='sigmoid'; torch's nn.RNN offers tanh and relu only"),
+        "dense without bias": (keras_chain(L.SimpleRNN(8), L.Dense(10, use_bias=False, name="fc")),
+                               r"^keras layer 'fc' has use_bias=False; StackedRNN's Linear has a bias"),
+        "fixed batch size": (keras_chain(L.SimpleRNN(8), L.Dense(10), batch_size=32),
+                             r"declares a fixed batch size of 32 \(batch_shape\)"),
+        "no dense": (keras_chain(L.SimpleRNN(8)), r"has recurrent layers but no Dense after them"),
+    }
+
+
+def test_what_a_keras_model_cannot_map_is_named_in_one_line():
+    from parity.files import infer_from_keras
+    for name, (model, pattern) in keras_unmappable().items():
+        with pytest.raises(ConversionError) as info:
+            infer_from_keras(model)
+        assert "\n" not in str(info.value) and re.search(pattern, str(info.value)), (name, str(info.value))
+    with pytest.raises(ConversionError, match=r"--nonlinearity relu contradicts the Keras model, whose layers use "
+                                              r"activation='tanh'"):
+        infer_from_keras(keras_chain(keras.layers.SimpleRNN(8), keras.layers.Dense(10)), nonlinearity="relu")
+
+
+def test_an_unwritable_dst_is_one_line(tmp_path):
+    from parity.files import convert_file
+    src = tmp_path / "model.pt"
+    torch.save(RNNModel().state_dict(), src)
+    (tmp_path / "taken.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"^cannot write .*taken\.pt \(Is a directory\); choose another DST$"):
+        convert_file(src, tmp_path / "taken.pt", out=lambda line: None)
+
+
 # --- 2. Bad files on the command line --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory, small_data):
     """One file per kind of bad SRC, and a good one for the bad DST."""
-    import keras
     folder = tmp_path_factory.mktemp("bad")
     good = folder / "notebook.pt"
     torch.save(trained_notebook_model(small_data, steps=1).state_dict(), good)
@@ -293,7 +346,6 @@ def printed_difference(stdout: str) -> float:
 @backend
 def test_the_notebook_model_converts_to_keras(tmp_path, small_data, test_images, keras_backend):
     """In-process, through what the command calls; the guide's section runs the command itself on every backend."""
-    import keras
     from parity.files import convert_file
     from parity.testing import assert_equivalent
     model = trained_notebook_model(small_data)
@@ -327,7 +379,6 @@ def test_the_notebook_model_converts_to_keras(tmp_path, small_data, test_images,
 def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images):
     """Run once: a .keras file is the same on every backend, and every backend converts every cell both ways
     below.  The tiny training run uses the torch backend, the quickest to start (no compilation)."""
-    import keras
     from parity.files import convert_file
     from parity.testing import assert_equivalent
     from torch_version.train import load_model
@@ -364,7 +415,6 @@ ROUND_TRIPS = [  # cell, bidirectional, extra build_model arguments; one layer e
 def test_keras_to_pt_and_back_for_every_cell(tmp_path, test_images, cell, bidirectional, extra):
     """.keras -> .pt -> .keras: both self-checks pass (each compares the file it wrote with its source on
     the 1000 test images), the .pt holds what StackedRNN loads, and the weights come back bit for bit."""
-    import keras
     from keras_version.model import build_model
     from parity.files import convert_file
     keras.utils.set_random_seed(5)
@@ -396,7 +446,6 @@ def test_a_relu_state_dict_needs_the_flag(tmp_path, test_images):
     """nn.RNN(nonlinearity='relu') in one two-layer module without biases has weights that look like tanh's:
     only --nonlinearity relu converts it faithfully.  Without the flag the assumption is printed, and the
     converted model is a tanh one (both sides of the self-check assume it, so it passes)."""
-    import keras
     from parity.files import convert_file
     torch.manual_seed(6)
     user_model = OneModule(nn.RNN(28, 8, num_layers=2, nonlinearity="relu", bias=False, batch_first=True))

@@ -10,7 +10,7 @@ import torch
 from tests.conftest import ROOT
 from tests.notebook_support import RNNModel, trained_notebook_model
 
-MARKER = "(`tests/test_parity_readme.py` runs this very block)"
+MARKER = "(`tests/test_parity_readme.py` runs this very block"
 
 
 def readme_example() -> str:

@@ -117,7 +117,8 @@ REFUSALS = {  # (class, argument): (make the models, or a keras model for conver
     ("SimpleRNN", "activation"): (lambda: pair("SimpleRNN", activation="sigmoid"),
                                   r"activations differ: torch nonlinearity='tanh', keras activation='sigmoid'"),
     ("GRU", "activation"): (lambda: pair("GRU", activation="relu"),
-                            r"keras uses activation='relu', recurrent_activation='sigmoid'; torch uses tanh and sigmoid"),
+                            r"keras uses activation='relu', recurrent_activation='sigmoid'; torch uses tanh and "
+                            r"sigmoid"),
     ("LSTM", "activation"): (lambda: pair("LSTM", activation="relu"), r"keras uses activation='relu'"),
     ("GRU", "recurrent_activation"): (lambda: pair("GRU", recurrent_activation="hard_sigmoid"),
                                       r"recurrent_activation='hard_sigmoid'; torch uses tanh and sigmoid"),
@@ -171,7 +172,8 @@ for _cls, _torch in (("nn.RNN", nn.RNN), ("nn.GRU", nn.GRU), ("nn.LSTM", nn.LSTM
 
 
 def test_every_refusal_in_the_audit_has_a_test():
-    refused = {(cls, arg) for cls, args in documented().items() for arg, verdict in args.items() if "refused" in verdict}
+    refused = {(cls, arg) for cls, args in documented().items()
+               for arg, verdict in args.items() if "refused" in verdict}
     assert refused == set(REFUSALS), (sorted(refused - set(REFUSALS)), sorted(set(REFUSALS) - refused))
 
 
@@ -185,7 +187,8 @@ def test_each_refusal(key):
         assert "\n" not in str(info.value) and re.search(pattern, str(info.value)), str(info.value)
         return
     for torch_model, keras_model in cases if isinstance(cases, list) else [cases]:
-        for copy in (lambda: torch_to_keras(torch_model, keras_model), lambda: keras_to_torch(keras_model, torch_model)):
+        for copy in (lambda: torch_to_keras(torch_model, keras_model),
+                     lambda: keras_to_torch(keras_model, torch_model)):
             with pytest.raises(ConversionError) as info:
                 copy()
             assert "\n" not in str(info.value) and re.search(pattern, str(info.value)), str(info.value)
@@ -217,4 +220,5 @@ def test_what_has_no_effect_is_accepted():
     torch_to_keras(torch_model, keras_model)
     x = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28)).astype(np.float32)
     report = assert_equivalent(torch_model, keras_model, x)
-    assert report.max_abs_diff <= 1e-5 and [d.keras_name for d in report.layers] == ["anything", keras_model.layers[-1].name]
+    assert report.max_abs_diff <= 1e-5
+    assert [d.keras_name for d in report.layers] == ["anything", keras_model.layers[-1].name]
