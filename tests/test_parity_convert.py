@@ -418,7 +418,7 @@ def test_layers_without_a_counterpart_are_rejected():
 
 
 def test_importing_parity_imports_neither_keras_nor_torch():
-    code = ("import sys, parity, parity.convert; "
+    code = ("import sys, parity, parity.convert, parity.files, parity.equivalence, parity.testing; "
             "assert 'keras' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules); "
             "assert callable(parity.torch_to_keras)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
