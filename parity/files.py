@@ -32,6 +32,7 @@ import dataclasses
 import math
 import pickle
 import re
+import sys
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -142,9 +143,10 @@ def _state_dict_of(path: Path, loaded) -> tuple[dict, dict | None, str]:
     if not state:
         raise CheckpointError(f"{path} holds an empty state dict; {HOW_TO_SAVE}")
     for key, value in state.items():
-        if not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{path}: entry {str(key)!r} is not a tensor ({type(value).__name__}), so this is "
-                                  f"not a state dict; {HOW_TO_SAVE} (this project's checkpoints keep it under 'model')")
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            what = f"is not a tensor ({type(value).__name__})" if isinstance(key, str) else "is not named by a string"
+            raise CheckpointError(f"{path}: entry {str(key)!r} {what}, so this is not a state dict; {HOW_TO_SAVE} "
+                                  "(this project's checkpoints keep it under 'model')")
         if value.dtype != torch.float32:
             raise ConversionError(f"tensor {key!r} in {path} is {str(value.dtype).removeprefix('torch.')}; convert "
                                   "maps float32 models (both sides compute in float32): call model.float() before "
@@ -546,7 +548,8 @@ def self_check_inputs(input_size: int, timesteps: int | None = None, n: int = CH
 
 def logits(model, x: np.ndarray) -> np.ndarray:
     """The logits of a torch module (eval mode, no gradients) or a Keras model, as float32 NumPy."""
-    if hasattr(model, "state_dict"):
+    keras = sys.modules.get("keras")  # a Keras model on the torch backend is an nn.Module too: ask Keras first
+    if keras is None or not isinstance(model, keras.Model):
         import torch
         was_training = model.training
         model.eval()
@@ -555,7 +558,6 @@ def logits(model, x: np.ndarray) -> np.ndarray:
                 return model(torch.from_numpy(np.ascontiguousarray(x))).numpy()
         finally:
             model.train(was_training)
-    import keras
     return np.asarray(keras.ops.convert_to_numpy(model.predict(x, batch_size=len(x), verbose=0)))
 
 

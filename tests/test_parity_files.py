@@ -8,7 +8,8 @@
   command calls; each command costs a process that imports TensorFlow, so the command
   itself runs in the guide's section, both ways, on every backend): the notebook's own
   ``RNNModel`` trained a few steps -> ``.keras``; every cell, uni- and bidirectional,
-  both ways.  And once: a ``.keras`` trained by ``python -m keras_version train`` -> ``.pt``.
+  both ways.  And once: ``.keras`` files trained by ``python -m keras_version train`` (rnn,
+  bidirectional gru, bidirectional lstm) -> ``.pt``.
 """
 from __future__ import annotations
 
@@ -376,19 +377,34 @@ def test_the_notebook_model_converts_to_keras(tmp_path, small_data, test_images,
     assert float(re.search(r"up to (\S+) ", first).group(1)) > 1e-3
 
 
-def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images):
-    """Run once: a .keras file is the same on every backend, and every backend converts every cell both ways
-    below.  The tiny training run uses the torch backend, the quickest to start (no compilation)."""
+TRAINED_IN_KERAS = [("rnn", False), ("gru", True), ("lstm", True)]
+
+
+@pytest.fixture(scope="module")
+def keras_runs(tmp_path_factory):
+    """Three tiny runs of ``python -m keras_version train``, side by side: every cell, both directions.
+    Run once (a .keras file is the same on every backend; every backend converts every cell both ways
+    below), on the torch backend, the quickest to start (no compilation)."""
+    folder = tmp_path_factory.mktemp("keras-runs")
+    jobs = {(cell, bidirectional): ("keras_version", ["--subset", 2048, "--batch-size", 1024, "--epochs", 1,
+                                                      "--cell", cell, "--out", folder / f"{cell}-{bidirectional}"]
+                                    + (["--bidirectional"] if bidirectional else []), "torch", None)
+            for cell, bidirectional in TRAINED_IN_KERAS}
+    for result in run_many(jobs).values():
+        checked_run(result)
+    return {key: folder / f"{key[0]}-{key[1]}" / "model.keras" for key in jobs}
+
+
+@pytest.mark.parametrize("cell, bidirectional", TRAINED_IN_KERAS)
+def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images, keras_runs, cell, bidirectional):
     from parity.files import convert_file
     from parity.testing import assert_equivalent
     from torch_version.train import load_model
-    run_dir, dst = tmp_path / "run", tmp_path / "from_keras.pt"
-    checked_run(run("keras_version", ["--subset", 2048, "--batch-size", 1024, "--epochs", 1, "--cell", "gru",
-                                      "--bidirectional", "--out", run_dir], backend="torch"))
-    stdout = "\n".join(convert_file(run_dir / "model.keras", dst, out=lambda line: None).lines)
+    src, dst = keras_runs[(cell, bidirectional)], tmp_path / "from_keras.pt"
+    stdout = "\n".join(convert_file(src, dst, out=lambda line: None).lines)
     args = printed_architecture(stdout)
-    assert args == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10, cell="gru", bidirectional=True,
-                        nonlinearity="tanh", bias=True)
+    assert args == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10, cell=cell,
+                        bidirectional=bidirectional, nonlinearity="tanh", bias=True)
     assert "optimizer state: not converted" in stdout and printed_difference(stdout) <= 1e-5
 
     model = StackedRNN(**args)
@@ -397,9 +413,12 @@ def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images):
     model.load_state_dict(saved["model"])
     again = load_model(dst, StackedRNN(**args))  # the project's loader reads it too
     x, y = test_images
-    keras_model = keras.models.load_model(run_dir / "model.keras", safe_mode=True)
-    report = assert_equivalent(model, keras_model, x, y=y, gradients=True)  # on the 1000 test images
-    assert report.logits <= 1e-5 and len(report.gradients) == 3 * 2 * 3 + 2
+    keras_model = keras.models.load_model(src, safe_mode=True)
+    report = assert_equivalent(model, keras_model, x)  # every layer and the logits, on the 1000 test images
+    assert report.logits <= 1e-5 and np.abs(torch_logits(model, x)).max() > 0.1  # not all near zero
+    directions = 2 if bidirectional else 1
+    report = assert_equivalent(model, keras_model, x[:64], y=y[:64], gradients=True)
+    assert len(report.gradients) == 3 * directions * 3 + 2
     np.testing.assert_array_equal(torch_logits(again, x), torch_logits(model, x))
 
 
