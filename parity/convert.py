@@ -28,6 +28,14 @@ Layout facts used below (H = hidden size, torch weights are (out, in)):
 * Bidirectional: torch's ``*_reverse`` parameters are Keras's ``backward_layer``;
   ``merge_mode="concat"`` puts forward before backward, as torch does.
 
+Whatever would make the two sides compute different things is refused: another
+cell or activation, ``go_backwards`` on one direction, ``stateful``, GRU
+``reset_after=False``, a ``merge_mode`` other than concat, LSTM ``proj_size``,
+``batch_first=False``, another precision, a ``Dense`` with an activation or with
+LoRA/quantization weights.  ``docs/convert.md`` audits every constructor argument of
+the seven recurrent classes (mapped, refused, or no effect on the forward pass), and
+``tests/test_parity_refusals.py`` holds that table to the installed signatures.
+
 Every mismatch raises :class:`common.errors.ConversionError` with a one-line
 message that names both layers (index and name) and their weight shapes.  All
 new values are computed and validated before the first assignment, so a failed

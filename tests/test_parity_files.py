@@ -133,6 +133,23 @@ def test_relu_comes_from_the_flag_or_the_file_never_from_the_weights():
         infer_from_state_dict(renamed, recorded={"hidden_size": 9})
 
 
+def test_the_models_take_nn_rnn_nonlinearity_and_bias():
+    from common.errors import ConfigError
+    from keras_version.model import build_model
+    model = StackedRNN(num_layers=2, nonlinearity="relu", bias=False)
+    assert [(m.nonlinearity, m.bias) for m in model.rnns] == [("relu", False)] * 2
+    assert sum(p.numel() for p in model.parameters()) == 8 * 28 + 8 * 8 + 2 * 8 * 8 + 8 * 10 + 10
+    keras_model = build_model(num_layers=2, nonlinearity="relu", bias=False)
+    assert keras_model.count_params() == sum(p.numel() for p in model.parameters())
+    for cell in ("gru", "lstm"):
+        with pytest.raises(ConfigError, match=f"nonlinearity='relu' applies to the rnn cell only; {cell} cells use tanh"):
+            StackedRNN(cell=cell, nonlinearity="relu")
+        with pytest.raises(ConfigError, match="applies to the rnn cell only"):
+            build_model(cell=cell, nonlinearity="relu")
+    with pytest.raises(ConfigError, match="unknown nonlinearity 'sigmoid'; choose one of: tanh, relu"):
+        StackedRNN(nonlinearity="sigmoid")
+
+
 class Two(nn.Module):
     def __init__(self, *modules):
         super().__init__()
