@@ -11,6 +11,7 @@ from pathlib import Path
 from common.errors import ConfigError
 
 CELLS = ("rnn", "gru", "lstm")
+NONLINEARITIES = ("tanh", "relu")  # nn.RNN's choices; GRU and LSTM cells always use tanh
 BACKENDS = ("torch", "jax", "tensorflow")
 FRAMEWORKS = ("torch", "keras")
 MAX_SEED = 2**32 - 1  # NumPy's legacy seed, which keras.utils.set_random_seed sets, stops here
@@ -67,3 +68,11 @@ def check_choice(what: str, value: str, choices) -> str:
     if value not in choices:
         raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
     return value
+
+
+def check_nonlinearity(cell: str, nonlinearity: str) -> str:
+    """``nonlinearity`` if ``cell`` can use it (nn.RNN: tanh or relu; GRU, LSTM: tanh only)."""
+    check_choice("nonlinearity", nonlinearity, NONLINEARITIES)
+    if cell != "rnn" and nonlinearity != "tanh":
+        raise ConfigError(f"nonlinearity={nonlinearity!r} applies to the rnn cell only; {cell} cells use tanh")
+    return nonlinearity

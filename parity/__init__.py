@@ -6,6 +6,11 @@ use, so a caller can still choose ``KERAS_BACKEND`` after importing the package.
 * :func:`torch_to_keras`, :func:`keras_to_torch`: copy weights in place (``parity.convert``).
 * :func:`torch_to_keras_arrays`, :func:`keras_to_torch_arrays`: the same mapping,
   returned as NumPy arrays instead of assigned (also for gradients).
+* :func:`convert_file`: a model file to another (``python -m parity convert SRC DST``;
+  ``parity.files``).
+* :func:`check_equivalent`: per paired layer, how far the outputs of a torch model
+  and a Keras model lie apart (``parity.equivalence``); ``parity.testing.assert_equivalent``
+  makes it a test assertion.
 * ``parity.lockstep``: bias alignment, equivalent Adam settings, per-step training
   and drift measurement (imports keras: set the backend first).
 """
@@ -18,6 +23,8 @@ _EXPORTS = {
     "keras_to_torch": "parity.convert",
     "torch_to_keras_arrays": "parity.convert",
     "keras_to_torch_arrays": "parity.convert",
+    "convert_file": "parity.files",
+    "check_equivalent": "parity.equivalence",
     "align_torch_for_lockstep": "parity.lockstep",
     "TorchAdam": "parity.lockstep",
     "keras_adam_like_torch": "parity.lockstep",

@@ -1,4 +1,5 @@
-"""Command line: ``python -m parity compare [--epochs N] [--backends torch,jax,tensorflow] [--seeds K] ...``."""
+"""Command line: ``python -m parity compare [--epochs N] [--backends torch,jax,tensorflow] [--seeds K] ...``
+and ``python -m parity convert SRC DST [--backend B] [--nonlinearity tanh|relu]``."""
 import argparse
 import sys
 from pathlib import Path
@@ -26,11 +27,46 @@ def main() -> None:
                    help="faithful: each framework's defaults; torch-init: Keras starts from PyTorch's weights; "
                         "lockstep: same weights, biases and Adam (default: faithful)")
     p.add_argument("--out", type=Path, default=Path("runs/compare"), help="output folder (default: runs/compare)")
+    add_convert_parser(commands)
     args = parser.parse_args()
+    if args.command == "convert":
+        return convert(args)
     from parity.compare import compare, parse_backends
     backends = parse_backends(args.backends)
     config = RunConfig(epochs=args.epochs, batch_size=args.batch_size, subset=args.subset, seed=args.seed, out=args.out)
     compare(config, backends, args.seeds, args.mode, args.out)
+
+
+def add_convert_parser(commands) -> None:
+    import os
+    from common.config import BACKENDS, NONLINEARITIES
+    default_backend = os.environ.get("KERAS_BACKEND", "jax")
+    p = commands.add_parser(
+        "convert", help="convert a trained model file: PyTorch state dict <-> .keras",
+        description="Convert a PyTorch state dict (any module names), this project's model.pt, or a .keras file "
+                    "into a .keras or .pt file; the architecture is inferred from the weights, printed, and "
+                    "checked on the first 1000 test images.")
+    p.add_argument("src", type=Path, metavar="SRC", help="a state dict (torch.save(model.state_dict(), path)), "
+                                                         "this project's model.pt, or a .keras file")
+    p.add_argument("dst", type=Path, metavar="DST", help="the file to write: *.keras or *.pt")
+    p.add_argument("--backend", default=default_backend,
+                   help=f"Keras backend, one of {', '.join(BACKENDS)} "
+                        f"(default: $KERAS_BACKEND or jax; now {default_backend})")
+    p.add_argument("--nonlinearity", default=None, choices=NONLINEARITIES,
+                   help="nn.RNN's nonlinearity, which weights cannot show (default: what the file records, else tanh)")
+
+
+def convert(args: argparse.Namespace) -> None:
+    import os
+    from common.config import BACKENDS, check_choice
+    from parity.files import target_kind
+    target_kind(args.dst)  # a wrong DST is reported before anything is loaded
+    backend = check_choice("backend", args.backend, BACKENDS)
+    # Keras reads KERAS_BACKEND once, at its first import: set it before anything imports keras.
+    os.environ["KERAS_BACKEND"] = backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from parity.files import convert_file
+    convert_file(args.src, args.dst, args.nonlinearity, out=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,14 @@ Layout facts used below (H = hidden size, torch weights are (out, in)):
 * Bidirectional: torch's ``*_reverse`` parameters are Keras's ``backward_layer``;
   ``merge_mode="concat"`` puts forward before backward, as torch does.
 
+Whatever would make the two sides compute different things is refused: another
+cell or activation, ``go_backwards`` on one direction, ``stateful``, GRU
+``reset_after=False``, a ``merge_mode`` other than concat, LSTM ``proj_size``,
+``batch_first=False``, another precision, a ``Dense`` with an activation or with
+LoRA/quantization weights.  ``docs/convert.md`` audits every constructor argument of
+the seven recurrent classes (mapped, refused, or no effect on the forward pass), and
+``tests/test_parity_refusals.py`` holds that table to the installed signatures.
+
 Every mismatch raises :class:`common.errors.ConversionError` with a one-line
 message that names both layers (index and name) and their weight shapes.  All
 new values are computed and validated before the first assignment, so a failed
@@ -215,14 +223,23 @@ def _mismatch(t: _TorchLayer, k: _KerasLayer) -> str | None:
     parts = k.parts
     if any(not part.weights for part in parts):
         return "the keras layer is not built; call the model on an input (or build it) first"
+    act = keras.activations.serialize
     if t.kind == "linear":
-        kernel = _weights_by_name(parts[0])["kernel"]
+        dense = parts[0]
+        extra = sorted(set(_weights_by_name(dense)) - {"kernel", "bias"})
+        if extra:
+            return (f"keras Dense has weights {extra} besides kernel and bias (LoRA or quantization); "
+                    "torch's Linear has only weight and bias")
+        if act(dense.activation) != "linear":
+            return (f"keras Dense applies activation={act(dense.activation)!r}; torch's Linear applies none "
+                    "(the models here end in logits)")
+        kernel = _weights_by_name(dense)["kernel"]
         if tuple(kernel.shape) != tuple(t.module.weight.shape[::-1]):
             return (f"sizes differ: torch Linear({t.module.in_features}, {t.module.out_features}) "
                     f"vs keras Dense kernel {tuple(kernel.shape)}")
         if (t.module.bias is not None) != parts[0].use_bias:
             return f"bias presence differs: torch bias={t.module.bias is not None}, keras use_bias={parts[0].use_bias}"
-        return None
+        return _precision_mismatch(t, parts)
 
     m = t.module
     if not m.batch_first:
@@ -236,13 +253,18 @@ def _mismatch(t: _TorchLayer, k: _KerasLayer) -> str | None:
     if bidir and k.layer.merge_mode != "concat":
         return (f"Bidirectional merge_mode={k.layer.merge_mode!r} is not supported; "
                 "torch concatenates (merge_mode='concat')")
-    act = keras.activations.serialize
     for j, part in enumerate(parts):
         where = ("backward layer " if j == 1 else "forward layer ") if bidir else ""
         if _keras_class(part) != _keras_class(parts[0]):
             return f"keras backward layer is {type(part).__name__} but the forward layer is {type(parts[0]).__name__}"
         if part.go_backwards != (j == 1):
             return f"keras {where}has go_backwards={part.go_backwards}; torch has no such option"
+        if part.stateful:
+            return (f"keras {where}has stateful=True, which carries the state from one batch to the next; "
+                    "torch's modules start every batch from zeros")
+        extra = sorted(set(_weights_by_name(part)) - {"kernel", "recurrent_kernel", "bias"})
+        if extra:
+            return f"keras {where}has weights {extra} that torch's {_TORCH_CLASS[t.kind]} lacks"
         if t.kind == "gru" and not part.reset_after:
             return ("keras GRU reset_after=False applies the reset gate before the recurrent matmul; "
                     "torch's GRU is reset_after=True")
@@ -262,6 +284,17 @@ def _mismatch(t: _TorchLayer, k: _KerasLayer) -> str | None:
             return f"hidden sizes differ: torch hidden_size={m.hidden_size}, keras {where}units={part.units}"
         if kernel.shape[0] != in_size:
             return f"input sizes differ: torch {in_size}, keras {where}kernel {tuple(kernel.shape)}"
+    return _precision_mismatch(t, parts + ([k.layer] if bidir else []))  # the wrapper casts its outputs too
+
+
+def _precision_mismatch(t: _TorchLayer, parts: list) -> str | None:
+    """Both sides must compute in one precision: the mapping casts, the computation would not."""
+    dtypes = {str(p.dtype).removeprefix("torch.") for p in t.module.parameters()}
+    for part in parts:
+        policy = part.dtype_policy
+        if dtypes != {policy.variable_dtype} or policy.compute_dtype != policy.variable_dtype:
+            return (f"precisions differ: torch parameters are {'/'.join(sorted(dtypes))}, keras '{part.name}' "
+                    f"keeps {policy.variable_dtype} weights and computes in {policy.compute_dtype}")
     return None
 
 

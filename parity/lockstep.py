@@ -158,10 +158,11 @@ def compile_for_lockstep(model: keras.Model, optimizer, jit_compile="auto") -> k
     return model
 
 
-def keras_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+def keras_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray, training: bool = True) -> dict[str, np.ndarray]:
     """d(mean cross-entropy)/d(weight) for every trainable Keras variable, keyed by variable path.
 
-    Uses the running backend's own autodiff, the one ``fit`` uses.
+    Uses the running backend's own autodiff, the one ``fit`` uses; ``training=False``
+    runs the model in inference mode (no dropout), as ``parity.check_equivalent`` does.
     """
     backend = keras.backend.backend()
     loss_fn = keras_loss()
@@ -171,7 +172,7 @@ def keras_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[st
         non_trainable = [v.value for v in model.non_trainable_variables]
 
         def loss_of(trainable):
-            logits, _ = model.stateless_call(trainable, non_trainable, x, training=True)
+            logits, _ = model.stateless_call(trainable, non_trainable, x, training=training)
             return loss_fn(y, logits)
 
         # Compiled as a whole, as the trainer does; eager jax would compile every recurrent loop separately.
@@ -179,10 +180,10 @@ def keras_gradients(model: keras.Model, x: np.ndarray, y: np.ndarray) -> dict[st
     elif backend == "tensorflow":
         import tensorflow as tf
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
+            loss = loss_fn(y, model(x, training=training))
         grads = tape.gradient(loss, variables)
     elif backend == "torch":
-        loss = loss_fn(y, model(x, training=True))
+        loss = loss_fn(y, model(x, training=training))
         grads = torch.autograd.grad(loss, [v.value for v in variables])
     else:
         raise NotImplementedError(f"keras_gradients has no implementation for the {backend!r} backend")

@@ -19,6 +19,7 @@ from torch import nn
 from common.errors import ConversionError
 from keras_version.model import build_model as build_keras
 from parity import keras_to_torch, keras_to_torch_arrays, torch_to_keras, torch_to_keras_arrays
+from parity.equivalence import full_sequence_copy
 from parity.lockstep import align_torch_for_lockstep, keras_gradients
 from tests.conftest import ROOT
 from torch_version.model import build_model as build_torch
@@ -66,18 +67,6 @@ def torch_sequences(model, x: np.ndarray) -> list[np.ndarray]:
     return outs
 
 
-def full_sequence_clone(layer):
-    """An unbuilt copy of a recurrent layer (or Bidirectional) with return_sequences=True."""
-    config = copy.deepcopy(layer.get_config())
-    config["name"] = f"{layer.name}_sequences"
-    for key in ("layer", "backward_layer"):
-        if key in config:
-            config[key]["config"]["return_sequences"] = True
-    if "return_sequences" in config:
-        config["return_sequences"] = True
-    return type(layer).from_config(config)
-
-
 class KerasSequences:
     """Every recurrent layer's full output sequence, then the logits, of one Keras model.
 
@@ -91,7 +80,7 @@ class KerasSequences:
 
     def __init__(self, model: keras.Model):
         recurrent = [layer for layer in model.layers if layer.weights][:-1]
-        self.last, self.clone = recurrent[-1], full_sequence_clone(recurrent[-1])
+        self.last, self.clone = recurrent[-1], full_sequence_copy(recurrent[-1])
         clone_out = self.clone(recurrent[-2].output if len(recurrent) > 1 else model.input)  # builds it
         self.probe = keras.Model(model.input, [layer.output for layer in recurrent] + [clone_out, model.output])
 
@@ -429,7 +418,7 @@ def test_layers_without_a_counterpart_are_rejected():
 
 
 def test_importing_parity_imports_neither_keras_nor_torch():
-    code = ("import sys, parity, parity.convert; "
+    code = ("import sys, parity, parity.convert, parity.files, parity.equivalence, parity.testing; "
             "assert 'keras' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules); "
             "assert callable(parity.torch_to_keras)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

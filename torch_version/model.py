@@ -2,13 +2,15 @@
 
 The defaults build the notebook's network exactly: three ``nn.RNN`` layers of
 8 units (682 parameters), the output at the last time step, ``Linear(8, 10)``.
+``nonlinearity`` and ``bias`` are ``nn.RNN``'s own arguments, for models converted
+from other files (``python -m parity convert``).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from common.config import CELLS, check_choice
+from common.config import CELLS, check_choice, check_nonlinearity
 from common.errors import check_sequence_shape
 
 RECURRENT = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -16,15 +18,18 @@ RECURRENT = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 class StackedRNN(nn.Module):
     def __init__(self, input_size: int = 28, hidden_size: int = 8, num_layers: int = 3,
-                 num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False):
+                 num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False,
+                 nonlinearity: str = "tanh", bias: bool = True):
         super().__init__()
         check_choice("cell", cell, CELLS)
+        check_nonlinearity(cell, nonlinearity)
+        options = {"nonlinearity": nonlinearity} if cell == "rnn" else {}  # GRU and LSTM take no such argument
         self.input_size, self.hidden_size, self.bidirectional = input_size, hidden_size, bidirectional
         directions = 2 if bidirectional else 1
         # One module per layer, as in the notebook; nn.RNN(num_layers=3) is the same network.
         self.rnns = nn.ModuleList(
             RECURRENT[cell](input_size if i == 0 else hidden_size * directions, hidden_size,
-                            batch_first=True, bidirectional=bidirectional)
+                            bias=bias, batch_first=True, bidirectional=bidirectional, **options)
             for i in range(num_layers)
         )
         self.fc = nn.Linear(hidden_size * directions, num_classes)
@@ -44,9 +49,10 @@ class StackedRNN(nn.Module):
 
 
 def build_model(input_size: int = 28, hidden_size: int = 8, num_layers: int = 3,
-                num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False) -> StackedRNN:
+                num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False,
+                nonlinearity: str = "tanh", bias: bool = True) -> StackedRNN:
     """Same signature as ``keras_version.model.build_model``."""
-    return StackedRNN(input_size, hidden_size, num_layers, num_classes, cell, bidirectional)
+    return StackedRNN(input_size, hidden_size, num_layers, num_classes, cell, bidirectional, nonlinearity, bias)
 
 
 def count_params(model: nn.Module) -> int:

@@ -1,0 +1,35 @@
+"""An assertion for test suites: the PyTorch and Keras versions of a model compute the same thing.
+
+    from parity.testing import assert_equivalent
+
+    def test_keras_port_matches_torch():
+        assert_equivalent(torch_model, keras_model, x, atol=1e-5)
+
+Imports neither torch nor keras until it is called, so a test suite can still
+choose ``KERAS_BACKEND`` (e.g. in ``conftest.py``) after importing it.
+"""
+from __future__ import annotations
+
+from common.errors import ConversionError
+
+__all__ = ["assert_equivalent"]
+
+
+def assert_equivalent(torch_model, keras_model, x, atol: float = 1e-5, *, y=None, gradients: bool = False):
+    """Raise ``AssertionError`` unless every paired layer's output, the logits and (with
+    ``gradients=True`` and labels ``y``) every weight's loss gradient agree within ``atol``.
+
+    The message names the first layer that differs (torch and Keras names), its index in
+    the pairing and the difference, followed by the whole report; models that cannot be
+    paired fail with the reason.  Returns the :class:`parity.equivalence.EquivalenceReport`.
+    """
+    from parity.equivalence import check_equivalent
+    __tracebackhide__ = True  # pytest shows the caller's line
+    try:
+        report = check_equivalent(torch_model, keras_model, x, y, gradients=gradients)
+    except ConversionError as e:
+        raise AssertionError(f"the models cannot be paired layer by layer: {e}") from None
+    failure = report.first_failure(atol)
+    if failure is not None:
+        raise AssertionError(f"{failure}\n{report}")
+    return report

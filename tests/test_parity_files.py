@@ -1,0 +1,507 @@
+"""``python -m parity convert SRC DST``: users' trained files, both ways, checked by the numbers.
+
+* Architecture inference from state dicts with any module names, and a refusal,
+  naming the tensor, for everything that is not a stack of one recurrent cell
+  followed by one Linear (pure torch: no Keras, run once).
+* Bad files on the command line: exit 2, one stderr line, no traceback (run once).
+* Conversions, on every Keras backend, through ``parity.files.convert_file`` (what the
+  command calls; each command costs a process that imports TensorFlow, so the command
+  itself runs in the guide's section, both ways, on every backend): the notebook's own
+  ``RNNModel`` trained a few steps -> ``.keras``; every cell, uni- and bidirectional,
+  both ways.  And once: ``.keras`` files trained by ``python -m keras_version train`` (rnn,
+  bidirectional gru, bidirectional lstm) -> ``.pt``.
+"""
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from common.errors import CheckpointError, ConversionError
+from parity.files import Architecture, infer_from_state_dict, self_check_inputs
+from tests.cli_support import one_error_line, run, run_many
+from tests.notebook_support import RNNModel, trained_notebook_model
+from torch_version.model import StackedRNN
+
+backend = pytest.mark.backend
+
+
+class OneModule(nn.Module):
+    """One multi-layer recurrent module and a Linear, reading h_n as StackedRNN reads the last step."""
+
+    def __init__(self, rnn: nn.Module, classes: int = 10):
+        super().__init__()
+        self.rnn = rnn
+        self.head = nn.Linear(rnn.hidden_size * (2 if rnn.bidirectional else 1), classes)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        if self.rnn.bidirectional:
+            h = self.rnn.hidden_size
+            return self.head(torch.cat([out[:, -1, :h], out[:, 0, h:]], dim=-1))
+        return self.head(out[:, -1, :])
+
+
+def torch_logits(model, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(x)).numpy()
+
+
+def keras_logits(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(model.predict(x, batch_size=len(x), verbose=0)))
+
+
+def printed_architecture(stdout: str) -> dict:
+    """The StackedRNN arguments the command printed, read back from its output."""
+    line = next(line for line in stdout.splitlines() if line.startswith("architecture: StackedRNN("))
+    pairs = re.findall(r"(\w+)=('?\w+'?)", line)
+    return {k: (v.strip("'") if v.startswith("'") else v == "True" if v in ("True", "False") else int(v))
+            for k, v in pairs}
+
+
+# --- 1. Inference from a state dict (torch only) ---------------------------------------------------
+
+def test_the_notebook_state_dict_is_read_as_stacked_rnn():
+    torch.manual_seed(0)
+    model = RNNModel()
+    arch, renamed, lines, assumptions = infer_from_state_dict(model.state_dict())
+    assert arch == Architecture(28, 8, 3, 10, "rnn", False, "tanh", True)
+    assert lines == ["rnn1: nn.RNN(28, 8) -> rnns.0", "rnn2: nn.RNN(8, 8) -> rnns.1", "rnn3: nn.RNN(8, 8) -> rnns.2",
+                     "fc: nn.Linear(8, 10) -> fc"]
+    assert any("nonlinearity='tanh'" in a and "--nonlinearity relu" in a for a in assumptions)
+    stacked = StackedRNN(**arch.kwargs())
+    stacked.load_state_dict(renamed)  # strict: every name and shape
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(torch_logits(stacked, x), torch_logits(model, x))
+
+
+@pytest.mark.parametrize("cell, layers, bidirectional, bias", [
+    ("rnn", 3, False, True), ("gru", 2, True, True), ("lstm", 3, True, False), ("gru", 1, False, False)])
+def test_one_multi_layer_module_is_read_layer_by_layer(cell, layers, bidirectional, bias):
+    torch.manual_seed(1)
+    rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](
+        13, 6, num_layers=layers, bias=bias, batch_first=True, bidirectional=bidirectional)
+    model = OneModule(rnn, classes=4)
+    arch, renamed, lines, _ = infer_from_state_dict(model.state_dict())
+    assert arch == Architecture(13, 6, layers, 4, cell, bidirectional, "tanh", bias)
+    assert lines[0].endswith("-> " + ", ".join(f"rnns.{i}" for i in range(layers)))
+    stacked = StackedRNN(**arch.kwargs())
+    stacked.load_state_dict(renamed)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 9, 13)).astype(np.float32)
+    np.testing.assert_allclose(torch_logits(stacked, x), torch_logits(model, x), atol=1e-6, rtol=0)
+
+
+def test_a_project_checkpoint_and_a_bias_free_linear():
+    torch.manual_seed(2)
+    project = StackedRNN(cell="gru", num_layers=2)
+    state = {"model": project.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
+    from parity.files import _state_dict_of
+    sd, recorded, description = _state_dict_of("model.pt", state)
+    assert recorded is None and "optimizer: not converted" in description
+    assert "10 tensors" in description  # 2 layers x 4, fc x 2
+    arch, renamed, _, _ = infer_from_state_dict(sd)
+    assert arch == Architecture(28, 8, 2, 10, "gru", False)
+    assert all(torch.equal(renamed[k], v) for k, v in project.state_dict().items())
+
+    head_without_bias = OneModule(nn.RNN(28, 8, batch_first=True))
+    head_without_bias.head = nn.Linear(8, 10, bias=False)
+    arch, renamed, lines, _ = infer_from_state_dict(head_without_bias.state_dict())
+    assert "bias=False: a zero bias" in lines[-1] and not renamed["fc.bias"].any()
+
+
+def test_relu_comes_from_the_flag_or_the_file_never_from_the_weights():
+    torch.manual_seed(3)
+    model = OneModule(nn.RNN(28, 8, nonlinearity="relu", batch_first=True))
+    arch, renamed, _, assumptions = infer_from_state_dict(model.state_dict())
+    assert arch.nonlinearity == "tanh" and assumptions[0].startswith("nonlinearity='tanh'")  # an assumption, printed
+    arch, renamed, _, assumptions = infer_from_state_dict(model.state_dict(), nonlinearity="relu")
+    assert arch.nonlinearity == "relu" and not any("nonlinearity" in a for a in assumptions)
+    x = np.random.default_rng(3).uniform(-1, 1, (4, 28, 28)).astype(np.float32)
+    stacked = StackedRNN(**arch.kwargs())
+    stacked.load_state_dict(renamed)
+    np.testing.assert_array_equal(torch_logits(stacked, x), torch_logits(model, x))
+    # A .pt written by convert records it; a contradicting flag is refused.
+    arch, _, _, assumptions = infer_from_state_dict(renamed, recorded={"nonlinearity": "relu"})
+    assert arch.nonlinearity == "relu" and not any("nonlinearity" in a for a in assumptions)
+    with pytest.raises(ConversionError, match=r"--nonlinearity tanh contradicts .* nonlinearity='relu'"):
+        infer_from_state_dict(renamed, nonlinearity="tanh", recorded={"nonlinearity": "relu"})
+    with pytest.raises(ConversionError, match=r"records hidden_size=9 but its weights say hidden_size=8"):
+        infer_from_state_dict(renamed, recorded={"hidden_size": 9})
+
+
+def test_the_models_take_nn_rnn_nonlinearity_and_bias():
+    from common.errors import ConfigError
+    from keras_version.model import build_model
+    model = StackedRNN(num_layers=2, nonlinearity="relu", bias=False)
+    assert [(m.nonlinearity, m.bias) for m in model.rnns] == [("relu", False)] * 2
+    assert sum(p.numel() for p in model.parameters()) == 8 * 28 + 8 * 8 + 2 * 8 * 8 + 8 * 10 + 10
+    keras_model = build_model(num_layers=2, nonlinearity="relu", bias=False)
+    assert keras_model.count_params() == sum(p.numel() for p in model.parameters())
+    for cell in ("gru", "lstm"):
+        with pytest.raises(ConfigError, match=f"nonlinearity='relu' applies to the rnn cell only; {cell} cells use tanh"):
+            StackedRNN(cell=cell, nonlinearity="relu")
+        with pytest.raises(ConfigError, match="applies to the rnn cell only"):
+            build_model(cell=cell, nonlinearity="relu")
+    with pytest.raises(ConfigError, match="unknown nonlinearity 'sigmoid'; choose one of: tanh, relu"):
+        StackedRNN(nonlinearity="sigmoid")
+
+
+class Two(nn.Module):
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            self.add_module(f"m{i}", m)
+
+
+def without(state: dict, key: str) -> dict:
+    return {k: v for k, v in state.items() if k != key}
+
+
+UNMAPPABLE = {  # name: (state dict, pattern the one-line message must match)
+    "cnn": (lambda: Two(nn.Conv2d(1, 8, 3), nn.Linear(8, 10)).state_dict(),
+            r"^tensor 'm0\.weight' \(8, 1, 3, 3\) belongs to neither a recurrent layer .* nor a Linear"),
+    "batch norm": (lambda: Two(nn.RNN(28, 8, batch_first=True), nn.BatchNorm1d(8), nn.Linear(8, 10)).state_dict(),
+                   r"^tensor 'm1\.running_mean' \(8,\) belongs to neither"),
+    "gap in the layers": (lambda: {k.replace("_l1", "_l2"): v for k, v in
+                                   Two(nn.GRU(28, 8, num_layers=2), nn.Linear(8, 10)).state_dict().items()},
+                          r"^tensor 'm0\.weight_ih_l2' \(24, 8\): 'm0' has layer 2 but no layer 1 \(a gap"),
+    "shapes do not chain": (lambda: Two(nn.RNN(28, 8), nn.RNN(16, 8), nn.Linear(8, 10)).state_dict(),
+                            r"^tensor 'm1\.weight_ih_l0' \(8, 16\): 'm1' takes 16 features but the layer before it "
+                            r"gives 8: the shapes do not chain"),
+    "linear does not chain": (lambda: Two(nn.RNN(28, 8), nn.Linear(16, 10)).state_dict(),
+                              r"^tensor 'm1\.weight' \(10, 16\): the Linear takes 16 features but .* gives 8"),
+    "two cells": (lambda: Two(nn.RNN(28, 8), nn.GRU(8, 8), nn.Linear(8, 10)).state_dict(),
+                  r"^tensor 'm1\.weight_ih_l0' \(24, 8\): 'm1' has cell gru where 'm0' has rnn"),
+    "two hidden sizes": (lambda: Two(nn.LSTM(28, 8), nn.LSTM(8, 4), nn.Linear(4, 10)).state_dict(),
+                         r"^tensor 'm1\.weight_ih_l0' \(16, 8\): 'm1' has hidden size 4 where 'm0' has 8"),
+    "two linears": (lambda: Two(nn.RNN(28, 8), nn.Linear(8, 8), nn.Linear(8, 10)).state_dict(),
+                    r"^tensor 'm2\.weight' \(10, 8\): a second Linear after 'm1'"),
+    "linear first": (lambda: Two(nn.Linear(28, 28), nn.RNN(28, 8), nn.Linear(8, 10)).state_dict(),
+                     r"^tensor 'm0\.weight' \(28, 28\): a 2-d weight \(a Linear\? an Embedding\?\) before any "
+                     r"recurrent layer"),
+    "no linear": (lambda: Two(nn.RNN(28, 8)).state_dict(), r"has recurrent layers but no Linear after them"),
+    "no recurrent layer": (lambda: Two(nn.Linear(28, 10)).state_dict(),
+                           r"^tensor 'm0\.weight' \(10, 28\): a 2-d weight \(a Linear\? an Embedding\?\) before"),
+    "proj_size": (lambda: Two(nn.LSTM(28, 8, proj_size=4), nn.Linear(4, 10)).state_dict(),
+                  r"^tensor 'm0\.weight_hr_l0' \(4, 8\): an LSTM with proj_size=4 .* has no Keras equivalent"),
+    "a missing tensor": (lambda: without(Two(nn.RNN(28, 8, num_layers=2), nn.Linear(8, 10)).state_dict(),
+                                         "m0.bias_hh_l1"),
+                         r"^tensor 'm0\.weight_ih_l1' \(8, 8\): 'm0' lacks 'm0\.bias_hh_l1'"),
+    "a missing direction": (lambda: {k: v for k, v in Two(nn.GRU(28, 8, num_layers=2, bidirectional=True),
+                                                            nn.Linear(16, 10)).state_dict().items()
+                                     if not k.endswith("_l1_reverse")},
+                            r"^tensor 'm0\.weight_ih_l1' \(24, 16\): 'm0' lacks 'm0\.weight_ih_l1_reverse'"),
+    "not a gate multiple": (lambda: {"r.weight_ih_l0": torch.zeros(10, 28), "r.weight_hh_l0": torch.zeros(10, 5),
+                                     "fc.weight": torch.zeros(10, 5)},
+                            r"^tensor 'r\.weight_hh_l0' \(10, 5\): 10 rows is not 1, 3 or 4 times the hidden size 5"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNMAPPABLE))
+def test_what_cannot_be_mapped_is_named_in_one_line(name):
+    make, pattern = UNMAPPABLE[name]
+    with pytest.raises(ConversionError) as info:
+        infer_from_state_dict(make())
+    assert "\n" not in str(info.value)
+    assert re.search(pattern, str(info.value)), str(info.value)
+
+
+def test_what_is_not_a_float32_state_dict_is_refused():
+    from parity.files import _state_dict_of
+    with pytest.raises(CheckpointError, match=r"holds a list, not a state dict; save one with torch\.save"):
+        _state_dict_of("x.pt", [1, 2])
+    with pytest.raises(CheckpointError, match=r"entry 'epoch' is not a tensor \(int\)"):
+        _state_dict_of("x.pt", {"epoch": 3, "weights": torch.zeros(2)})
+    with pytest.raises(ConversionError, match=r"tensor 'weight_ih_l0' in x\.pt is float64; .* model\.float\(\)"):
+        _state_dict_of("x.pt", nn.RNN(28, 8).double().state_dict() | {})
+
+
+def test_self_check_inputs_are_the_test_images_or_seeded_noise(fashion, monkeypatch):
+    from common.data import preprocess
+    x, what = self_check_inputs(28)
+    np.testing.assert_array_equal(x, preprocess(fashion[1][0][:1000]))
+    assert x.shape == (1000, 28, 28) and what.startswith("the first 1000 Fashion-MNIST test images")
+    x, what = self_check_inputs(13)
+    assert x.shape == (1000, 28, 13) and "13 features per step" in what
+    np.testing.assert_array_equal(x, self_check_inputs(13)[0])  # seeded
+    assert -1 <= x.min() < -0.99 and 0.99 < x.max() <= 1
+    monkeypatch.setattr("common.data.find_local_dir", lambda: None)
+    x, what = self_check_inputs(28)
+    assert x.shape == (1000, 28, 28) and "Fashion-MNIST is not on this machine" in what
+
+
+def keras_chain(*layers, batch_size=None):
+    return keras.Sequential([keras.Input((28, 28), batch_size=batch_size), *layers])
+
+
+def keras_unmappable():
+    L = keras.layers
+    return {  # name: (keras model, pattern of the one-line message)
+        "another layer": (keras_chain(L.SimpleRNN(8), L.LayerNormalization(name="norm"), L.Dense(10)),
+                          r"^keras layer 'norm' \(LayerNormalization\) has no counterpart in StackedRNN"),
+        "an activation layer": (keras_chain(L.SimpleRNN(8), L.Dense(10), L.Activation("softmax", name="soft")),
+                                r"^keras layer 'soft' \(Activation\) has no counterpart"),
+        "two dense": (keras_chain(L.SimpleRNN(8), L.Dense(8, name="d1"), L.Dense(10, name="d2")),
+                      r"^keras layer 'd2' is a second Dense after 'd1'"),
+        "dense first": (keras_chain(L.Dense(28, name="d0"), L.SimpleRNN(8), L.Dense(10)),
+                        r"^keras layer 'd0' is a Dense before any recurrent layer"),
+        "layers differ": (keras_chain(L.GRU(8, return_sequences=True, name="g1"), L.GRU(4, name="g2"), L.Dense(10)),
+                          r"^keras layer 'g2' \(GRU\(4, activation='tanh'\)\) differs from 'g1' \(GRU\(8, "
+                          r"activation='tanh', return_sequences=True\)\); convert maps stacks of equal layers"),
+        "sigmoid rnn": (keras_chain(L.SimpleRNN(8, activation="sigmoid", name="s"), L.Dense(10)),
+                        r"^keras layer 's' uses activation='sigmoid'; torch's nn.RNN offers tanh and relu only"),
+        "dense without bias": (keras_chain(L.SimpleRNN(8), L.Dense(10, use_bias=False, name="fc")),
+                               r"^keras layer 'fc' has use_bias=False; StackedRNN's Linear has a bias"),
+        "fixed batch size": (keras_chain(L.SimpleRNN(8), L.Dense(10), batch_size=32),
+                             r"declares a fixed batch size of 32 \(batch_shape\)"),
+        "no dense": (keras_chain(L.SimpleRNN(8)), r"has recurrent layers but no Dense after them"),
+    }
+
+
+def test_what_a_keras_model_cannot_map_is_named_in_one_line():
+    from parity.files import infer_from_keras
+    for name, (model, pattern) in keras_unmappable().items():
+        with pytest.raises(ConversionError) as info:
+            infer_from_keras(model)
+        assert "\n" not in str(info.value) and re.search(pattern, str(info.value)), (name, str(info.value))
+    with pytest.raises(ConversionError, match=r"--nonlinearity relu contradicts the Keras model, whose layers use "
+                                              r"activation='tanh'"):
+        infer_from_keras(keras_chain(keras.layers.SimpleRNN(8), keras.layers.Dense(10)), nonlinearity="relu")
+
+
+def test_an_unwritable_dst_is_one_line(tmp_path):
+    from parity.files import convert_file
+    src = tmp_path / "model.pt"
+    torch.save(RNNModel().state_dict(), src)
+    (tmp_path / "taken.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"^cannot write .*taken\.pt \(Is a directory\); choose another DST$"):
+        convert_file(src, tmp_path / "taken.pt", out=lambda line: None)
+
+
+# --- 2. Bad files on the command line --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, small_data):
+    """One file per kind of bad SRC, and a good one for the bad DST."""
+    folder = tmp_path_factory.mktemp("bad")
+    good = folder / "notebook.pt"
+    torch.save(trained_notebook_model(small_data, steps=1).state_dict(), good)
+    (folder / "notes.pt").write_text("my notes on stacked RNNs\n")
+    torch.save(Two(nn.Conv2d(1, 8, 3), nn.Linear(8, 10)).state_dict(), folder / "cnn.pt")
+    data = good.read_bytes()
+    (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
+    keras.Sequential([keras.Input((28, 28)), keras.layers.Lambda(lambda v: v * 2), keras.layers.SimpleRNN(8),
+                      keras.layers.Dense(10)]).save(folder / "lambda.keras")
+    return folder
+
+
+BAD_FILES = {  # name: (SRC, DST, pattern of the one stderr line)
+    "not a checkpoint": ("notes.pt", "out.keras",
+                         r"notes\.pt is not a readable PyTorch file \(\w+\); give a state dict saved with "
+                         r"torch\.save\(model\.state_dict\(\), path\), this project's model\.pt, or a \.keras file$"),
+    "a CNN's state dict": ("cnn.pt", "out.keras",
+                           r"error: tensor 'm0\.weight' \(8, 1, 3, 3\) belongs to neither a recurrent layer \(nn\.RNN, "
+                           r"nn\.GRU, nn\.LSTM\) nor a Linear; convert reads stacked recurrent layers followed by one "
+                           r"Linear classifier$"),
+    "a Lambda layer": ("lambda.keras", "out.pt",
+                       r"lambda\.keras holds Python code \(e\.g\. a Lambda layer\); it is refused because loading "
+                       r"never runs code from a file \(Keras safe_mode\)$"),
+    "a truncated file": ("truncated.pt", "out.keras",
+                         r"truncated\.pt is a zip archive cut short \(it has no central directory\): the file is "
+                         r"truncated; copy or save it again$"),
+    "an unknown DST suffix": ("notebook.pt", "out.h5",
+                              r"error: DST \S+out\.h5 has suffix '\.h5'; name it \*\.keras \(a Keras model\) or "
+                              r"\*\.pt \(a PyTorch state dict\)$"),
+}
+
+
+def test_bad_files_get_one_line_each(bad_files, keras_backend):
+    results = run_many({name: ("parity", ["convert", bad_files / src, bad_files / dst, "--backend", keras_backend],
+                               None, None) for name, (src, dst, _) in BAD_FILES.items()})
+    for name, (_, dst, pattern) in BAD_FILES.items():
+        line = one_error_line(results[name], "parity", pattern)
+        assert line.startswith("python -m parity: error: "), line
+        assert not (bad_files / dst).exists(), name  # nothing written
+        assert not list(bad_files.glob(".*tmp*")), name  # no half-written file either
+
+
+def test_a_failed_self_check_writes_nothing(tmp_path, monkeypatch):
+    import parity.files as files
+    torch.manual_seed(4)
+    src, dst = tmp_path / "model.pt", tmp_path / "converted.pt"
+    torch.save(RNNModel().state_dict(), src)
+    dst.write_bytes(b"an older file, kept as it is")
+    monkeypatch.setattr(files, "TOLERANCE", -1.0)  # no difference passes
+    with pytest.raises(ConversionError, match=r"^self-check failed: the logits of .* differ by up to 0\.00e\+00, more "
+                                              r"than -1e\+00; .*converted\.pt was not written$"):
+        files.convert_file(src, dst, out=lambda line: None)
+    assert dst.read_bytes() == b"an older file, kept as it is"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.pt", "model.pt"]
+
+
+# --- 3. Conversions, on every backend ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def test_images(fashion):
+    from common.data import preprocess
+    return preprocess(fashion[1][0][:1000]), fashion[1][1][:1000].astype(np.int64)
+
+
+def checked_run(result) -> str:
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def printed_difference(stdout: str) -> float:
+    return float(re.search(r"largest \|Δ logits\| = (\S+) \(limit 1e-05\)", stdout).group(1))
+
+
+@backend
+def test_the_notebook_model_converts_to_keras(tmp_path, small_data, test_images, keras_backend):
+    """In-process, through what the command calls; the guide's section runs the command itself on every backend."""
+    from parity.files import convert_file
+    from parity.testing import assert_equivalent
+    model = trained_notebook_model(small_data)
+    src, dst = tmp_path / "rnn_notebook.pt", tmp_path / "rnn_notebook.keras"
+    torch.save(model.state_dict(), src)
+    stdout = "\n".join(convert_file(src, dst, out=lambda line: None).lines)
+    assert printed_architecture(stdout) == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10,
+                                                cell="rnn", bidirectional=False, nonlinearity="tanh", bias=True)
+    for line in ("  rnn1: nn.RNN(28, 8) -> rnns.0", "  rnn3: nn.RNN(8, 8) -> rnns.2", "  fc: nn.Linear(8, 10) -> fc"):
+        assert line in stdout.splitlines()
+    assert f"self-check (Keras on {keras_backend}) on the first 1000 Fashion-MNIST test images" in stdout
+    assert printed_difference(stdout) <= 1e-5
+
+    x, _ = test_images
+    loaded = keras.models.load_model(dst, safe_mode=True)
+    report = assert_equivalent(model, loaded, x)  # every layer, and the logits, on the 1000 test images
+    assert report.logits <= 1e-5 and np.abs(torch_logits(model, x)).max() > 1  # trained logits, not near-zero ones
+    assert [d.torch_name for d in report.layers] == ["rnn1", "rnn2", "rnn3", "fc"]
+    assert [d.keras_name for d in report.layers] == ["rnn_1", "rnn_2", "rnn_3", "fc"]
+
+    with torch.no_grad():
+        model.rnn2.weight_hh_l0[3, 5] += 0.05  # one weight of the second layer
+    with pytest.raises(AssertionError) as info:
+        assert_equivalent(model, loaded, x[:64])
+    first = str(info.value).splitlines()[0]
+    assert re.fullmatch(r"layer 1 \(torch 'rnn2', keras 'rnn_2'\): the output sequence differs by up to "
+                        r"(\S+) \(atol 1e-05\)", first), first
+    assert float(re.search(r"up to (\S+) ", first).group(1)) > 1e-3
+
+
+TRAINED_IN_KERAS = [("rnn", False), ("gru", True), ("lstm", True)]
+
+
+@pytest.fixture(scope="module")
+def keras_runs(tmp_path_factory):
+    """Three tiny runs of ``python -m keras_version train``, side by side: every cell, both directions.
+    Run once (a .keras file is the same on every backend; every backend converts every cell both ways
+    below), on the torch backend, the quickest to start (no compilation)."""
+    folder = tmp_path_factory.mktemp("keras-runs")
+    jobs = {(cell, bidirectional): ("keras_version", ["--subset", 2048, "--batch-size", 1024, "--epochs", 1,
+                                                      "--cell", cell, "--out", folder / f"{cell}-{bidirectional}"]
+                                    + (["--bidirectional"] if bidirectional else []), "torch", None)
+            for cell, bidirectional in TRAINED_IN_KERAS}
+    for result in run_many(jobs).values():
+        checked_run(result)
+    return {key: folder / f"{key[0]}-{key[1]}" / "model.keras" for key in jobs}
+
+
+@pytest.mark.parametrize("cell, bidirectional", TRAINED_IN_KERAS)
+def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images, keras_runs, cell, bidirectional):
+    from parity.files import convert_file
+    from parity.testing import assert_equivalent
+    from torch_version.train import load_model
+    src, dst = keras_runs[(cell, bidirectional)], tmp_path / "from_keras.pt"
+    stdout = "\n".join(convert_file(src, dst, out=lambda line: None).lines)
+    args = printed_architecture(stdout)
+    assert args == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10, cell=cell,
+                        bidirectional=bidirectional, nonlinearity="tanh", bias=True)
+    assert "optimizer state: not converted" in stdout and printed_difference(stdout) <= 1e-5
+
+    model = StackedRNN(**args)
+    saved = torch.load(dst, weights_only=True)
+    assert set(saved) == {"model", "architecture"} and saved["architecture"] == args
+    model.load_state_dict(saved["model"])
+    again = load_model(dst, StackedRNN(**args))  # the project's loader reads it too
+    x, y = test_images
+    keras_model = keras.models.load_model(src, safe_mode=True)
+    report = assert_equivalent(model, keras_model, x)  # every layer and the logits, on the 1000 test images
+    assert report.logits <= 1e-5 and np.abs(torch_logits(model, x)).max() > 0.1  # not all near zero
+    directions = 2 if bidirectional else 1
+    report = assert_equivalent(model, keras_model, x[:64], y=y[:64], gradients=True)
+    assert len(report.gradients) == 3 * directions * 3 + 2
+    np.testing.assert_array_equal(torch_logits(again, x), torch_logits(model, x))
+
+
+ROUND_TRIPS = [  # cell, bidirectional, extra build_model arguments; one layer each (stacks: the tests above)
+    ("rnn", False, {}), ("rnn", True, {"nonlinearity": "relu", "bias": False}),
+    ("gru", False, {}), ("gru", True, {}),
+    ("lstm", False, {"bias": False}), ("lstm", True, {}),
+]
+
+
+@backend
+@pytest.mark.parametrize("cell, bidirectional, extra", ROUND_TRIPS)
+def test_keras_to_pt_and_back_for_every_cell(tmp_path, test_images, cell, bidirectional, extra):
+    """.keras -> .pt -> .keras: both self-checks pass (each compares the file it wrote with its source on
+    the 1000 test images), the .pt holds what StackedRNN loads, and the weights come back bit for bit."""
+    from keras_version.model import build_model
+    from parity.files import convert_file
+    keras.utils.set_random_seed(5)
+    original = build_model(hidden_size=5, num_layers=1, cell=cell, bidirectional=bidirectional, **extra)
+    rng = np.random.default_rng(5)
+    original.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in original.get_weights()])
+    src, pt, back = tmp_path / "original.keras", tmp_path / "model.pt", tmp_path / "back.keras"
+    original.save(src)
+
+    to_torch = convert_file(src, pt, out=lambda line: None)
+    arch = to_torch.architecture
+    assert arch == Architecture(28, 5, 1, 10, cell, bidirectional, extra.get("nonlinearity", "tanh"),
+                                extra.get("bias", True))
+    to_keras = convert_file(pt, back, out=lambda line: None)
+    assert to_keras.architecture == arch
+    assert to_torch.max_abs_diff <= 1e-5 and to_keras.max_abs_diff <= 1e-5
+    assert to_torch.check_input.startswith("the first 1000 Fashion-MNIST test images")
+
+    returned = keras.models.load_model(back, safe_mode=True)
+    for a, b in zip(original.get_weights(), returned.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    torch_model = StackedRNN(**arch.kwargs())
+    torch_model.load_state_dict(torch.load(pt, weights_only=True)["model"])
+    assert torch_model.rnns[0].bias == extra.get("bias", True)
+
+
+@backend
+def test_a_relu_state_dict_needs_the_flag(tmp_path, test_images):
+    """nn.RNN(nonlinearity='relu') in one two-layer module without biases has weights that look like tanh's:
+    only --nonlinearity relu converts it faithfully.  Without the flag the assumption is printed, and the
+    converted model is a tanh one (both sides of the self-check assume it, so it passes)."""
+    from parity.files import convert_file
+    torch.manual_seed(6)
+    user_model = OneModule(nn.RNN(28, 8, num_layers=2, nonlinearity="relu", bias=False, batch_first=True))
+    src = tmp_path / "relu.pt"
+    torch.save(user_model.state_dict(), src)
+    x = test_images[0][:200]
+
+    lines = []
+    assumed = convert_file(src, tmp_path / "assumed.pt", out=lines.append)
+    assert assumed.architecture == Architecture(28, 8, 2, 10, "rnn", False, "tanh", False)
+    assert any(line.startswith("assumed: nonlinearity='tanh'") for line in lines)
+    tanh_model = StackedRNN(**assumed.architecture.kwargs())
+    tanh_model.load_state_dict(torch.load(tmp_path / "assumed.pt", weights_only=True)["model"])
+    assert np.abs(torch_logits(tanh_model, x) - torch_logits(user_model, x)).max() > 1e-2
+
+    lines = []
+    result = convert_file(src, tmp_path / "relu.keras", nonlinearity="relu", out=lines.append)
+    assert result.architecture == Architecture(28, 8, 2, 10, "rnn", False, "relu", False)
+    assert not any(line.startswith("assumed: nonlinearity") for line in lines)
+    loaded = keras.models.load_model(tmp_path / "relu.keras", safe_mode=True)
+    assert [layer.activation.__name__ for layer in loaded.layers[1:3]] == ["relu", "relu"]
+    assert not any("bias" in w.path for w in loaded.layers[1].weights)
+    assert np.abs(keras_logits(loaded, x) - torch_logits(user_model, x)).max() <= 1e-5
