@@ -193,8 +193,8 @@ def check_history(state: dict, done: int, state_file: Path) -> dict:
                                                    for v in values):
             raise state_error(state_file, "history", f"list '{key}' must hold numbers, got {str(values)[:80]!r}")
         if len(values) != done:
-            raise state_error(state_file, "history", f"list '{key}' has {len(values)} entries, but field "
-                                                     f"'epochs_done' is {done}")
+            entries = f"{len(values)} {'entry' if len(values) == 1 else 'entries'}"
+            raise state_error(state_file, "history", f"list '{key}' has {entries}, but field 'epochs_done' is {done}")
     return {key: [float(v) for v in history[key]] for key in keys}
 
 

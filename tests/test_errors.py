@@ -325,7 +325,7 @@ TABLE = [
      r"seconds, got 'None'" + STATE_FIX, lib_resume("state-history-null"), CheckpointError),
     ("state-history-short", "state.json with a 1-epoch history beside epoch 2", "torch_version",
      ["--resume", "{t}/state-history-short", *SMALL], None,
-     r"state\.json: field 'history' list 'loss' has 1 entries, but field 'epochs_done' is 2" + STATE_FIX,
+     r"state\.json: field 'history' list 'loss' has 1 entry, but field 'epochs_done' is 2" + STATE_FIX,
      lib_resume("state-history-short"), CheckpointError),
     ("state-not-object", "state.json holding a list", "torch_version", ["--resume", "{t}/state-not-object", *SMALL],
      None, r"state\.json holds list, not the JSON object this project writes; start afresh with --overwrite, or "
