@@ -110,8 +110,8 @@ def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str
     is re-entrant within a process).  If another process holds it: wait for it when
     ``wait``, else raise :class:`OutputError` with ``busy`` (``{folder}`` and ``{pid}``
     are filled in); if the lock file cannot be created, the message is ``unwritable``
-    (``{folder}`` and ``{reason}``).  The kernel drops the lock when the holder ends, however it ends,
-    so a killed run never leaves a stale lock behind.
+    (``{folder}`` and ``{reason}``).  The kernel drops the lock when the holder ends,
+    however it ends, so a killed run never leaves a stale lock behind.
     """
     lock_path = os.path.realpath(Path(folder) / name)
     if lock_path in _held:
