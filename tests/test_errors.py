@@ -612,6 +612,36 @@ def test_full_disk_keras(keras_backend, tmp_path):
     assert not [f for f in report["files"] if ".tmp" in f], report["files"]
 
 
+def test_run_cli_turns_every_way_of_stopping_into_one_line(capsys, monkeypatch):
+    """What ``common.cli.run_cli`` prints and returns for each kind of exception (in-process)."""
+    import errno
+    from common.cli import DEBUG_ENV, run_cli
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+
+    def raising(e):
+        def main():
+            raise e
+        return main
+    cases = [
+        (raising(CheckpointError("a\nb")), 2, r"prog: error: a\\nb"),
+        (raising(MemoryError()), 2, r"prog: error: out of memory \(MemoryError\); choose a smaller --hidden-size, "
+                                    r"--num-layers or --batch-size, or close other programs"),
+        (raising(RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
+                              "you tried to allocate 400000000000 bytes.")), 2, r"prog: error: out of memory \(Runtime.*"),
+        (raising(OSError(errno.ENOSPC, "No space left on device", "/full/x.png")), 2,
+         r"prog: error: no space left on the device to write /full/x\.png \(No space left on device\); free some "
+         r"space, or choose another --out"),
+        (raising(KeyboardInterrupt("interrupted; x is kept")), 130, r"prog: interrupted; x is kept"),
+        (raising(KeyboardInterrupt()), 130, r"prog: interrupted"),
+        (raising(OSError(errno.EIO, "Input/output error")), 1, r"prog: internal error: OSError: .*"),
+        (raising(ValueError("a bug\nsecond line")), 1, r"prog: internal error: ValueError: a bug \(set .*"),
+    ]
+    for main, code, pattern in cases:
+        assert run_cli(main, "prog") == code
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.fullmatch(pattern, err.rstrip("\n")), err
+
+
 # --- Library-level errors ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bad_shape", [(4, 784), (4, 1, 28, 28), (4, 28, 27), (4, 28)])
