@@ -1,34 +1,73 @@
-"""Checkpoint bookkeeping shared by both versions: atomic writes and the run's state file.
+"""Checkpoint bookkeeping shared by both versions: atomic writes, the run's state file, one
+writer per folder, and the size checks made before a model archive is opened.
 
 A run folder holds ``checkpoints/epoch-NNNN.{pt,keras}`` and ``checkpoints/state.json``.
 Each file is written to a temporary name and renamed into place, so a run killed at
-any moment leaves the previous checkpoint and a state file that points at it.
+any moment leaves the previous checkpoint and a state file that points at it.  The
+state file is checked against the disk before it is believed: its epoch count, the
+file it names (a plain name inside ``checkpoints/``, holding the epoch it claims, with
+the SHA-256 recorded when it was saved).
+
+A folder has one writer at a time: :func:`lock_folder` takes an ``fcntl`` lock on a
+file in it, held until released or until the process ends, however it ends.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import re
+import secrets
+import stat
+import zipfile
 from pathlib import Path
 from typing import Callable
 
-from common.errors import CheckpointError
+from common.errors import CheckpointError, OutputError
 
 STATE = "state.json"
+LOCK = ".lock"
+MODEL_FILE = re.compile(r"^epoch-(\d{4,})(\.pt|\.keras)$")  # what state.json's "file" may name
+TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.tmp\d+(-[0-9a-f]+)?(?P<suffix>\.[A-Za-z]+)?$")  # atomic_write's names
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
+
+# --- Atomic writes ------------------------------------------------------------------------------
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; a crash leaves ``path`` as it was."""
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path``; a crash leaves ``path`` as it was.
+
+    The temporary name is unique to this call (process id and a random token), so two
+    processes never touch each other's temporary files.  A full disk raises
+    :class:`OutputError`, with ``path`` left as it was and no temporary file behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")  # keeps the suffix Keras checks
+    # keeps the suffix: Keras checks it, matplotlib picks the format from it
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            raise OutputError(f"no space left on the device to write {final_name(path)} ({os.strerror(e.errno)}); "
+                              "free some space, or choose another --out") from None
+        raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def final_name(path: Path) -> Path:
+    """The file a temporary name of :func:`atomic_write` stands for (writes may nest)."""
+    path = Path(path)
+    while (match := TEMPORARY.match(path.name)) is not None:
+        path = path.with_name(match["stem"] + (match["suffix"] or ""))
     return path
 
 
@@ -36,46 +75,204 @@ def atomic_write_json(path: Path, obj) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
 
 
+def remove_temporary_files(folder: Path) -> list[Path]:
+    """Delete what :func:`atomic_write` left in ``folder`` when its process was killed.
+
+    Only a process that holds the folder's lock may call this: then no other process
+    is writing there, and every temporary file is an orphan.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.tmp*"):
+        if TEMPORARY.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- One writer per folder --------------------------------------------------------------------------
+
+_held: dict[str, list] = {}  # realpath of the lock file -> [fd, times taken]
+
+
+def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str | None = None,
+                unwritable: str | None = None) -> bool:
+    """Take the exclusive lock of ``folder`` (``folder/name``, created if need be).
+
+    Returns True if this call took it, False if this process held it already (the lock
+    is re-entrant within a process).  If another process holds it: wait for it when
+    ``wait``, else raise :class:`OutputError` with ``busy`` (``{folder}`` and ``{pid}``
+    are filled in); if the lock file cannot be created, the message is ``unwritable``
+    (``{folder}`` and ``{reason}``).  The kernel drops the lock when the holder ends,
+    however it ends, so a killed run never leaves a stale lock behind.
+    """
+    lock_path = os.path.realpath(Path(folder) / name)
+    if lock_path in _held:
+        _held[lock_path][1] += 1
+        return False
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        message = unwritable or "cannot write to the folder {folder} ({reason}); choose another --out"
+        raise OutputError(message.format(folder=folder, reason=e.strerror or type(e).__name__)) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        try:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        message = busy or "{folder} is in use by another process (pid {pid})"
+        raise OutputError(message.format(folder=folder, pid=pid)) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message another process gets
+    _held[lock_path] = [fd, 1]
+    return True
+
+
+def unlock_folder(folder: Path, *, name: str = LOCK) -> None:
+    """Give back one :func:`lock_folder` of this process; the last one releases the lock."""
+    lock_path = os.path.realpath(Path(folder) / name)
+    held = _held.get(lock_path)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] == 0:
+        del _held[lock_path]
+        os.close(held[0])  # closing the descriptor releases the flock
+
+
+@contextlib.contextmanager
+def folder_locked(folder: Path, **kwargs):
+    """Hold ``folder``'s lock inside the block (re-entrant; see :func:`lock_folder`)."""
+    lock_folder(folder, **kwargs)
+    try:
+        yield
+    finally:
+        unlock_folder(folder, name=kwargs.get("name", LOCK))
+
+
+# --- The checkpoints of a run ---------------------------------------------------------------------
+
+def state_error(state_file: Path, field: str, problem: str) -> CheckpointError:
+    """The one line for a state.json field that does not hold: names the file and the field."""
+    return CheckpointError(f"{state_file}: field '{field}' {problem}; the file was edited or damaged, so the run "
+                           "cannot be resumed from it (start afresh with --overwrite, or choose another --out)")
+
+
 class CheckpointDir:
-    """The checkpoints of one run: save after each epoch, find the last good one."""
+    """The checkpoints of one run: save after each epoch, find the last good one.
+
+    ``current`` is this run's own checkpoint: the one it resumed from, then each one it
+    saved; None while it has saved none (an earlier run's files may still be there).
+    """
 
     def __init__(self, folder: Path, suffix: str):
         self.folder, self.suffix = Path(folder), suffix
+        self.current: Path | None = None
 
     def model_path(self, epoch: int) -> Path:
         return self.folder / f"epoch-{epoch:04d}{self.suffix}"
 
     def save(self, epochs_done: int, write_model: Callable[[Path], None], state: dict) -> Path:
-        """Write the model, then the state that names it, then drop older model files."""
+        """Write the model, then the state that names it, then drop every other model file."""
         path = atomic_write(self.model_path(epochs_done), write_model)
-        atomic_write_json(self.folder / STATE, {**state, "epochs_done": epochs_done, "file": path.name})
-        for old in self.folder.glob(f"epoch-*{self.suffix}"):
-            if old != path:
+        atomic_write_json(self.folder / STATE, {**state, "epochs_done": epochs_done, "file": path.name,
+                                                "sha256": sha256(path)})
+        for old in self.folder.glob("epoch-*"):
+            if old != path and MODEL_FILE.match(old.name):
                 old.unlink(missing_ok=True)
-        for stale in self.folder.glob(".*.tmp*"):  # half-written files of a run that was killed
-            stale.unlink(missing_ok=True)
+        self.current = path
         return path
 
     def clear(self) -> None:
         """Delete the state file first (so no state names a missing file), then every model file."""
         (self.folder / STATE).unlink(missing_ok=True)
-        for pattern in (f"epoch-*{self.suffix}", ".*.tmp*"):
-            for old in self.folder.glob(pattern):
+        for old in self.folder.glob("epoch-*"):
+            if MODEL_FILE.match(old.name):
                 old.unlink(missing_ok=True)
 
+    def found(self) -> Path | None:
+        """A model file or the state file, if the folder holds any: a run's checkpoint is there."""
+        models = sorted(p for p in self.folder.glob("epoch-*") if MODEL_FILE.match(p.name))
+        if models:
+            return models[-1]
+        return self.folder / STATE if (self.folder / STATE).exists() else None
+
     def latest(self) -> tuple[dict, Path] | None:
-        """``(state, model_path)`` of the last completed epoch, or None if there is none."""
+        """``(state, model_path)`` of the last completed epoch, or None if there is none.
+
+        The state is checked against the disk first: ``epochs_done`` a non-negative
+        integer, ``file`` a plain checkpoint name in this folder whose epoch is
+        ``epochs_done``, and the file's SHA-256 the one recorded beside it.
+        """
         state_file = self.folder / STATE
         if not state_file.exists():
             return None
-        try:
-            state = json.loads(state_file.read_text())
-            path = self.folder / state["file"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{state_file} is unreadable ({e}); delete it to start afresh") from None
+        state = read_json(state_file)
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{state_file} holds {type(state).__name__}, not the JSON object this project "
+                                  "writes; start afresh with --overwrite, or choose another --out")
+        for field in ("epochs_done", "file", "sha256"):
+            if field not in state:
+                raise state_error(state_file, field, "is missing")
+        done, name = state["epochs_done"], state["file"]
+        if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+            raise state_error(state_file, "epochs_done", f"must be a non-negative integer, got {done!r}")
+        match = MODEL_FILE.match(name) if isinstance(name, str) else None
+        if match is None:
+            raise state_error(state_file, "file", f"must be a plain name such as epoch-0002{self.suffix} inside "
+                                                  f"{self.folder}, got {name!r}")
+        if int(match.group(1)) != done:
+            raise state_error(state_file, "epochs_done", f"is {done}, but field 'file' names {name}, the checkpoint "
+                                                         f"after epoch {int(match.group(1))}")
+        path = self.folder / name
         if not path.exists():
-            raise CheckpointError(f"{state_file} names {path.name}, which is missing; delete {self.folder} to start afresh")
+            raise CheckpointError(f"{state_file} names {name}, which is missing; start afresh with --overwrite, "
+                                  "or choose another --out")
+        if not stat.S_ISREG(path.lstat().st_mode):
+            raise state_error(state_file, "file", f"names {name}, which is not a regular file")
+        try:
+            digest = sha256(path)
+        except OSError as e:
+            raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+        if state["sha256"] != digest:
+            raise state_error(state_file, "sha256", f"does not match {name}: the checkpoint was replaced or "
+                                                    "changed after the state was written")
         return state, path
+
+
+MAX_STATE_BYTES = 16 << 20  # state.json holds a few kB: the history of each epoch
+
+
+def read_json(path: Path):
+    """Parse a JSON file this project wrote; one line if it cannot be read or parsed."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise CheckpointError(f"{path} is not a regular file; start afresh with --overwrite, "
+                                  "or choose another --out")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_STATE_BYTES + 1)
+        if len(raw) > MAX_STATE_BYTES:
+            raise CheckpointError(f"{path} is larger than the {MAX_STATE_BYTES:,} bytes this project ever writes "
+                                  "there; start afresh with --overwrite, or choose another --out")
+        return json.loads(raw)
+    except PermissionError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+    except (OSError, ValueError, RecursionError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise CheckpointError(f"{path} is unreadable ({reason}); start afresh with --overwrite, "
+                              "or choose another --out") from None
 
 
 def check_same_architecture(saved: dict, current: dict, where: Path) -> None:
@@ -85,3 +282,56 @@ def check_same_architecture(saved: dict, current: dict, where: Path) -> None:
             raise CheckpointError(f"{where} was trained with {key}={saved.get(key)!r}, but this run asks for "
                                   f"{key}={value!r}; pass the same settings to resume it, or start afresh with "
                                   "another --out")
+
+
+# --- Model archives ----------------------------------------------------------------------------------
+
+# A .keras file is a zip: config.json and metadata.json (a few kB for this project's models)
+# and model.weights.h5.  Keras stores the entries uncompressed; deflate cannot exceed about
+# 1032:1.  Keras's own guard (saving_lib._reject_zip_bomb) starts at 4 GiB per entry, which
+# lets a 2 MB file make it read gigabytes; these limits refuse such a file before Keras opens it.
+MAX_JSON_ENTRY = 16 << 20        # config.json, metadata.json
+MAX_ENTRY = 4 << 30              # any entry, e.g. the weights
+MAX_RATIO = 100                  # uncompressed / stored, for entries over RATIO_FLOOR
+RATIO_FLOOR = 1 << 20
+
+
+def check_keras_archive(path: Path, what: str = "Keras model") -> None:
+    """Refuse a ``.keras`` file whose entries are out of proportion, before it is loaded.
+
+    ``what`` names the kind of file in the messages: ``parity convert`` also checks
+    PyTorch's zip files (``torch.save``) this way before ``torch.load`` reads them.
+
+    Reads only the zip's directory: the declared size of each entry (Python's zipfile
+    never inflates an entry past it) and how it is compressed.  Raises
+    :class:`CheckpointError` with one line.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} does not exist") from None
+    except OSError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path} is not a regular file; a {what} is a zip file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except PermissionError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a readable {what} ({type(e).__name__}); "
+                              "was it written by this project?") from None
+    for entry in entries:
+        where = f"{path}: entry {entry.filename!r}"
+        if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"{where} uses compression method {entry.compress_type}, which {what.split()[0]} never "
+                                  "writes; the file is refused unopened")
+        limit = MAX_JSON_ENTRY if entry.filename.endswith(".json") else MAX_ENTRY
+        if entry.file_size > limit:
+            raise CheckpointError(f"{where} would inflate to {entry.file_size:,} bytes, more than the "
+                                  f"{limit:,} allowed; the file is refused unopened")
+        if entry.file_size > RATIO_FLOOR and entry.file_size > MAX_RATIO * max(entry.compress_size, 1):
+            raise CheckpointError(f"{where} would inflate {entry.compress_size:,} stored bytes to "
+                                  f"{entry.file_size:,} (more than {MAX_RATIO} times); the file is refused unopened")

@@ -7,6 +7,7 @@ their own ``run.main``.  Errors a user can cause print one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -86,6 +87,9 @@ def build_parser(prog: str, description: str, with_backend: bool = False) -> arg
     train.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<framework>[-<backend>])")
     train.add_argument("--resume", type=Path, default=None, metavar="DIR",
                        help="continue the run in DIR from its last completed epoch (default: start afresh)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even if --out holds another run's checkpoints; they are kept until this "
+                            "run saves its first epoch (default: refuse)")
     return parser
 
 
@@ -97,26 +101,58 @@ def config_from_args(args: argparse.Namespace, default_out: str) -> RunConfig:
     return RunConfig(epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
                      num_layers=args.num_layers, cell=args.cell, bidirectional=args.bidirectional,
                      seed=args.seed, subset=args.subset, learning_rate=args.learning_rate,
-                     source=args.source, out=out, resume=args.resume is not None)
+                     source=args.source, out=out, resume=args.resume is not None, overwrite=args.overwrite)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks and other control characters escaped: a path may hold them."""
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+
+
+def out_of_memory(e: BaseException) -> bool:
+    """MemoryError, or the RuntimeError torch raises when its CPU allocator fails."""
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
 
 
 def run_cli(main, prog: str) -> int:
-    """Call ``main()``; turn errors into one line on stderr and an exit code, never a traceback."""
+    """Call ``main()``; turn errors into one line on stderr and an exit code, never a traceback.
+
+    2: a user error (:class:`UserError`), a full disk or too little memory; 130: Ctrl-C
+    (its message, if any, says what was kept); 1: a bug.
+    """
+    def say(message: str) -> None:
+        print(f"{prog}: {one_line(message)}", file=sys.stderr, flush=True)
+
     try:
         main()
         return 0
     except UserError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        say(f"error: {e}")
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; the last completed epoch's checkpoint is kept (continue with --resume DIR)",
-              file=sys.stderr)
+    except KeyboardInterrupt as e:
+        say(str(e) or "interrupted")
         return 130
-    except Exception as e:  # a bug, not a user error: still one line, the traceback on request
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        else:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            print(f"{prog}: internal error: {type(e).__name__}: {first} "
-                  f"(set {DEBUG_ENV}=1 to see the traceback, and please report it)", file=sys.stderr)
-        return 1
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return internal_error(e, say)
+        where = f" to write {e.filename}" if e.filename else ""
+        say(f"error: no space left on the device{where} ({os.strerror(e.errno)}); free some space, or choose "
+            "another --out")
+        return 2
+    except Exception as e:
+        if not out_of_memory(e):
+            return internal_error(e, say)
+        say(f"error: out of memory ({type(e).__name__}); choose a smaller --hidden-size, --num-layers or "
+            "--batch-size, or close other programs")
+        return 2
+
+
+def internal_error(e: Exception, say) -> int:
+    """A bug, not a user error: still one line, the traceback on request."""
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exception(e)
+    else:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        say(f"internal error: {type(e).__name__}: {first} (set {DEBUG_ENV}=1 to see the traceback, "
+            "and please report it)")
+    return 1

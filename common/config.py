@@ -6,6 +6,7 @@ batch 8192, 64 epochs, Adam with learning rate 1e-3, 10 % held out for validatio
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 from common.errors import ConfigError
@@ -33,6 +34,7 @@ class RunConfig:
     source: str = "auto"
     out: Path | None = None
     resume: bool = False
+    overwrite: bool = False  # start afresh in a folder that holds another run's checkpoints
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "hidden_size", "num_layers"):
@@ -41,16 +43,22 @@ class RunConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ConfigError(f"seed must be an integer from 0 to {MAX_SEED}, got {self.seed!r}")
-        if self.subset is not None and (isinstance(self.subset, bool) or not isinstance(self.subset, int) or self.subset < 2):
-            raise ConfigError(f"subset must be an integer of at least 2, got {self.subset!r}")
         check_choice("cell", self.cell, CELLS)
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}")
+        least = min_subset(self.val_fraction)
+        if self.subset is not None and (isinstance(self.subset, bool) or not isinstance(self.subset, int)
+                                        or self.subset < least):
+            raise ConfigError(f"subset must be an integer of at least {least}, so that the "
+                              f"{100 * self.val_fraction:g} % held out for validation is one example or more, "
+                              f"got {self.subset!r}")
         if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
             raise ConfigError(f"learning_rate must be positive and at most {MAX_LEARNING_RATE:g}, "
                               f"got {self.learning_rate!r}")
         if self.resume and self.out is None:
             raise ConfigError("resume needs the output folder of the run to continue (--out DIR)")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite starts afresh; give only one of them")
 
     def model_kwargs(self) -> dict:
         """The architecture arguments, shared by ``StackedRNN`` and ``build_model``."""
@@ -61,6 +69,11 @@ class RunConfig:
         d = dataclasses.asdict(self)
         d["out"] = str(self.out) if self.out is not None else None
         return d
+
+
+def min_subset(val_fraction: float) -> int:
+    """The fewest examples whose split (``common.data.split_indices``) leaves one or more on each side."""
+    return next(n for n in itertools.count(2) if 1 <= round(n * val_fraction) < n)
 
 
 def check_choice(what: str, value: str, choices) -> str:

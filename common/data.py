@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
+import stat
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -39,6 +41,7 @@ HOW_TO_GET_LOCALLY = ("install it with `apt-get install dataset-fashion-mnist` (
                       "IDX .gz files in a folder and set FASHION_MNIST_DIR to it")
 HOW_TO_GET = HOW_TO_GET_LOCALLY + ", or use --source keras to download it"
 _MAGIC = {3: 0x00000803, 1: 0x00000801}  # unsigned bytes, 3-d images / 1-d labels
+MAX_IDX_BYTES = 1 << 30  # read_idx's bound for any shape (Fashion-MNIST's largest file holds 47 MB)
 
 
 # --- Loading ------------------------------------------------------------------
@@ -72,29 +75,52 @@ def find_local_dir() -> Path | None:
     return None
 
 
-def read_idx(path: Path, ndim: int) -> np.ndarray:
-    """Read one gzipped IDX file of unsigned bytes, checking magic number and size."""
+def read_idx(path: Path, ndim: int, shape: tuple[int | None, ...] | None = None) -> np.ndarray:
+    """Read one gzipped IDX file of unsigned bytes, checking magic number, shape and size.
+
+    ``shape`` is the shape the header must declare (None for any size along an axis).
+    Reads at most the size the header declares plus one byte, so a file that inflates to
+    far more is refused without being inflated; refuses anything but a regular file (a
+    FIFO would block the read forever).
+    """
     path = Path(path)
     try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise DataError(f"{path} does not exist; {HOW_TO_GET}") from None
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({e.strerror}); check its permissions") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path} is not a regular file; {HOW_TO_GET}")
+    header = 4 + 4 * ndim
+    try:
+        with gzip.open(path, "rb") as f:
+            head = f.read(header)
+            if len(head) < header:
+                raise DataError(f"{path} is truncated: {len(head)} bytes, shorter than its {header}-byte header")
+            magic = int.from_bytes(head[:4], "big")
+            if magic != _MAGIC[ndim]:
+                raise DataError(f"{path} has magic number {magic:#010x}, expected {_MAGIC[ndim]:#010x} "
+                                f"for a {ndim}-d IDX file of unsigned bytes; is it the right file?")
+            dims = tuple(int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+            if shape is not None and any(want is not None and got != want for got, want in zip(dims, shape)):
+                wanted = "(" + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+                raise DataError(f"{path} declares the shape {dims} in its header, expected {wanted}; "
+                                "delete it and get the dataset again")
+            expected = math.prod(dims)  # Python integers: no overflow
+            if expected > MAX_IDX_BYTES:
+                raise DataError(f"{path} declares {expected:,} bytes of data in its header {dims}, more than the "
+                                f"{MAX_IDX_BYTES:,} allowed; delete it and get the dataset again")
+            raw = f.read(expected + 1)
+    except PermissionError as e:
+        raise DataError(f"cannot read {path} ({e.strerror}); check its permissions") from None
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path} is not a readable gzip file ({e}); delete it and get the dataset again") from None
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path} is truncated: {len(raw)} bytes, shorter than its {header}-byte header")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != _MAGIC[ndim]:
-        raise DataError(f"{path} has magic number {magic:#010x}, expected {_MAGIC[ndim]:#010x} "
-                        f"for a {ndim}-d IDX file of unsigned bytes; is it the right file?")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims))
-    if len(raw) - header != expected:
+    if len(raw) != expected:
+        found = f"more than {expected}" if len(raw) > expected else str(len(raw))
         raise DataError(f"{path} is truncated or padded: header says {dims} = {expected} bytes of data, "
-                        f"found {len(raw) - header}; delete it and get the dataset again")
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+                        f"found {found}; delete it and get the dataset again")
+    return np.frombuffer(raw, np.uint8).reshape(dims)
 
 
 def load_from_dir(folder: Path):
@@ -103,7 +129,8 @@ def load_from_dir(folder: Path):
     out = []
     for split in ("train", "test"):
         images, labels = FILES[split]
-        out.append((read_idx(folder / images, 3), read_idx(folder / labels, 1)))
+        n = COUNTS[split]
+        out.append((read_idx(folder / images, 3, (n, *IMAGE_SHAPE)), read_idx(folder / labels, 1, (n,))))
     return tuple(out)
 
 

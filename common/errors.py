@@ -25,6 +25,10 @@ class CheckpointError(UserError):
     """A checkpoint is missing, unreadable or belongs to another architecture."""
 
 
+class OutputError(UserError):
+    """The output folder cannot take the run: in use by another run, full, or not writable."""
+
+
 class ConversionError(UserError, ValueError):
     """Weights cannot be copied between two models that do not match."""
 

@@ -25,16 +25,22 @@ imports ``common.data``, which names this module.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from common.data import COUNTS, FILES, HOW_TO_GET, candidate_dirs, find_local_dir, read_idx
-from common.errors import DataError
+from common.checkpoint import lock_folder, unlock_folder
+from common.data import COUNTS, FILES, HOW_TO_GET, IMAGE_SHAPE, candidate_dirs, find_local_dir, read_idx
+from common.errors import DataError, OutputError
 
 NAME = "fashion_mnist_manual"
+LOCK = f".{NAME}.lock"        # in data_dir: one process prepares at a time
+SCRATCH = f"{NAME}.downloads."  # prefix of the throwaway folder of extracted IDX files, in data_dir
 MANUAL_DOWNLOAD_INSTRUCTIONS = (
     "Put the four Fashion-MNIST IDX files (" + ", ".join(n for pair in FILES.values() for n in pair)
     + ") in one folder and pass it as `tfds.download.DownloadConfig(manual_dir=...)`; "
@@ -61,7 +67,17 @@ def _import_tfds():
         raise DataError(f"the tfds source needs tensorflow and tensorflow-datasets, which could not be imported "
                         f"({reason}); install them with `pip install tensorflow-cpu tensorflow-datasets`, "
                         "or use --source files") from None
+    # TFDS logs through absl, whose WARNING lines (e.g. about a folder it is about to
+    # reject) would arrive on stderr before this module's one-line error.
+    logging.getLogger("absl").setLevel(logging.ERROR)
     return tfds
+
+
+def _first_line(e: BaseException) -> str:
+    """``Type: message`` on one line, without TensorFlow's ``{{function_node ...}}`` and ``[Op:...]`` wrapping."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = re.sub(r"\s*\[Op:.*$", "", re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text))
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def builder_class():
@@ -129,10 +145,8 @@ def _check_manual_dir(manual_dir: Path | None) -> Path:
     # TFDS's generator reshapes raw bytes without checking them; read_idx gives a
     # clear message for a truncated or wrong file before anything is written.
     for split, (images, labels) in FILES.items():
-        n = len(read_idx(manual_dir / labels, 1))
-        if n != COUNTS[split] or len(read_idx(manual_dir / images, 3)) != n:
-            raise DataError(f"{manual_dir}: the {split} files do not hold {COUNTS[split]} examples; "
-                            f"is it Fashion-MNIST? {HOW_TO_GET}")
+        read_idx(manual_dir / labels, 1, (COUNTS[split],))
+        read_idx(manual_dir / images, 3, (COUNTS[split], *IMAGE_SHAPE))
     return manual_dir
 
 
@@ -140,31 +154,72 @@ def prepare(data_dir: str | os.PathLike | None = None, manual_dir: str | os.Path
     """Return a ``FashionMnistManual`` builder whose data is prepared in ``data_dir``.
 
     Prepares it from ``manual_dir`` (default: the first local folder holding the
-    four files) unless ``data_dir`` already holds it.
+    four files) unless ``data_dir`` already holds it.  One process prepares at a
+    time (a lock file in ``data_dir``; others wait, then read what it made), and the
+    one that holds the lock first removes what a killed preparation left behind.
     """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cls = builder_class()
     tfds = _import_tfds()
     builder = cls(data_dir=os.fspath(data_dir))
-    # is_prepared() logs a warning for a folder that does not exist yet.
-    if builder.data_path.exists():
-        if builder.is_prepared():
-            return builder
-        # TFDS renames a finished folder into place, so a final folder without
-        # its metadata was left by something else; TFDS would "reuse" it and fail.
-        raise DataError(f"{builder.data_path} is not a complete TFDS dataset; "
-                        "delete it and load again to prepare it anew")
+    if _prepared(builder):
+        return builder
     folder = _check_manual_dir(Path(manual_dir) if manual_dir is not None else find_local_dir())
-    data_dir.mkdir(parents=True, exist_ok=True)
-    # Extracted copies are only needed while generating; a throwaway download
-    # dir keeps ~55 MB of raw IDX out of the cache and never reuses an
-    # extraction made from another folder's files.
-    with tempfile.TemporaryDirectory(prefix="downloads.", dir=data_dir) as scratch:
-        builder.download_and_prepare(
-            download_dir=scratch,
-            download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder), try_download_gcs=False),
-        )
+    unwritable = ("cannot prepare the tfds source in {folder} ({reason}); set TFDS_DATA_DIR to a folder you "
+                  "may write to, or use --source files")
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(unwritable.format(folder=data_dir, reason=e.strerror or type(e).__name__)) from None
+    try:
+        lock_folder(data_dir, name=LOCK, wait=True, unwritable=unwritable)
+    except OutputError as e:
+        raise DataError(str(e)) from None
+    try:
+        if _prepared(builder):  # another process prepared it while this one waited
+            return builder
+        _remove_leftovers(data_dir)
+        # Extracted copies are only needed while generating; a throwaway download
+        # dir keeps ~55 MB of raw IDX out of the cache and never reuses an
+        # extraction made from another folder's files.
+        with tempfile.TemporaryDirectory(prefix=SCRATCH, dir=data_dir) as scratch:
+            builder.download_and_prepare(
+                download_dir=scratch,
+                download_config=tfds.download.DownloadConfig(manual_dir=os.fspath(folder), try_download_gcs=False),
+            )
+    except (OSError, _tf_errors().OpError) as e:
+        raise DataError(f"could not prepare the tfds source in {data_dir} ({_first_line(e)}); set TFDS_DATA_DIR to "
+                        "a folder you may write to, with about 100 MB free, or use --source files") from None
+    finally:
+        unlock_folder(data_dir, name=LOCK)
     return builder
+
+
+def _prepared(builder) -> bool:
+    """True if the builder's folder holds a finished dataset; DataError for a half-made one."""
+    # is_prepared() logs a warning for a folder that does not exist yet.
+    if not builder.data_path.exists():
+        return False
+    if builder.is_prepared():
+        return True
+    # TFDS renames a finished folder into place, so a final folder without
+    # its metadata was left by something else; TFDS would "reuse" it and fail.
+    raise DataError(f"{builder.data_path} is not a complete TFDS dataset; "
+                    "delete it and load again to prepare it anew")
+
+
+def _remove_leftovers(data_dir: Path) -> list[Path]:
+    """Delete what a killed preparation left in ``data_dir``: extracted IDX copies and
+    TFDS's unfinished dataset folder.  Only the holder of the lock calls this."""
+    leftovers = [*data_dir.glob(f"{SCRATCH}*"), *(data_dir / NAME).glob("incomplete.*")]
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
+
+
+def _tf_errors():
+    import tensorflow as tf
+    return tf.errors
 
 
 def load_from_tfds(data_dir: str | os.PathLike | None = None, manual_dir: str | os.PathLike | None = None):
@@ -176,6 +231,10 @@ def load_from_tfds(data_dir: str | os.PathLike | None = None, manual_dir: str | 
     tfds = _import_tfds()
     out = []
     for split in ("train", "test"):
-        images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+        try:
+            images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+        except (OSError, _tf_errors().OpError) as e:  # e.g. DataLossError: a truncated tfrecord
+            raise DataError(f"the prepared tfds data in {builder.data_path} cannot be read ({_first_line(e)}); "
+                            "delete that folder and load again to prepare it anew") from None
         out.append((np.asarray(images, np.uint8).squeeze(-1), np.asarray(labels).astype(np.uint8)))
     return tuple(out)

@@ -4,12 +4,14 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
 from common.quiet import import_tensorflow_quietly
-from common.runs import checkpoint_state, checkpoints, finish_run, last_checkpoint_on_nan, make_out_dir, resume_point
+from common.runs import finish_run, resume_point, run_folder, save_checkpoint
 from keras_version.model import build_model, count_params, summary
 from keras_version.train import compile_model, evaluate, load_model, predict, save_model, train
 
@@ -38,36 +40,35 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
     # Setup: the backend was fixed by KERAS_BACKEND before keras was imported
     backend = setup()
-    out = make_out_dir(config)
-    ckpt = checkpoints(config, ".keras")
-    start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
+    with run_folder(config, ".keras") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
+        out = Path(config.out)
+        start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
-    # Build the model
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(**config.model_kwargs())
-    text = summary(model)
-    print(text)
-    compile_model(model, config.learning_rate)
-    if resume_from is not None:
-        model = load_model(resume_from, model)  # weights and optimizer state
-        print(f"resuming from {resume_from} after epoch {start_epoch}")
+        # Build the model
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(**config.model_kwargs())
+        text = summary(model)
+        print(text)
+        compile_model(model, config.learning_rate)
+        if resume_from is not None:
+            model = load_model(resume_from, model)  # weights and optimizer state
+            print(f"resuming from {resume_from} after epoch {start_epoch}")
 
-    # Prepare the data
-    data = data if data is not None else prepare_data(config)
+        # Prepare the data
+        data = data if data is not None else prepare_data(config)
 
-    # Train
-    def save_checkpoint(epoch, history):
-        ckpt.save(epoch + 1, lambda p: save_model(p, model), checkpoint_state(config, history))
+        # Train
+        def on_epoch_end(epoch, history):
+            save_checkpoint(config, ckpt, epoch + 1, lambda p: save_model(p, model), history)
 
-    with last_checkpoint_on_nan(ckpt):
         history = train(model, data.train, config.epochs, (data.x_val, data.y_val),
-                        start_epoch=start_epoch, history=history, on_epoch_end=save_checkpoint)
+                        start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
 
-    # Evaluate
-    test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
-    predictions = predict(model, data.x_test[:25])
-    save_model(out / "model.keras", model)
-    return finish_run(config, framework=FRAMEWORK, backend=backend, params=count_params(model),
-                      test_loss=test_loss, test_accuracy=test_accuracy, history=history,
-                      images=data.test_images, labels=data.y_test, predictions=predictions,
-                      model_file="model.keras", summary=text)
+        # Evaluate
+        test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
+        predictions = predict(model, data.x_test[:25])
+        save_model(out / "model.keras", model)
+        return finish_run(config, framework=FRAMEWORK, backend=backend, params=count_params(model),
+                          test_loss=test_loss, test_accuracy=test_accuracy, history=history,
+                          images=data.test_images, labels=data.y_test, predictions=predictions,
+                          model_file="model.keras", summary=text)

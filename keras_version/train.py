@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from common import interrupt
-from common.checkpoint import atomic_write
+from common.checkpoint import atomic_write, check_keras_archive
 from common.data import read_ahead
 from common.errors import CheckpointError, NonFiniteLossError, check_sequence_shape
 from common.report import HISTORY_KEYS, empty_history, epoch_line
@@ -164,8 +164,7 @@ def load_model(path: Path, model=None) -> keras.Model:
     does not, and return the loaded (compiled) model in its place.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path} does not exist")
+    check_keras_archive(path)  # sizes and compression of every entry, before Keras reads one
     try:
         loaded = keras.models.load_model(path, safe_mode=True)
     except Exception as e:

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from common.cli import OneLineParser, positive_int, run_cli
+from common.cli import OneLineParser, positive_int, run_cli, seed_int
 from common.config import RunConfig
 
 PROG = "python -m parity"
@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--backends", default="torch,jax,tensorflow",
                    help="Keras backends, comma-separated (default: torch,jax,tensorflow)")
     p.add_argument("--seeds", type=positive_int, default=1, help="seeds per framework and backend (default: 1)")
-    p.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="first seed (default: 0)")
     p.add_argument("--mode", choices=MODES, default="faithful",
                    help="faithful: each framework's defaults; torch-init: Keras starts from PyTorch's weights; "
                         "lockstep: same weights, biases and Adam (default: faithful)")

@@ -1,8 +1,9 @@
 """``python -m parity compare``: train PyTorch and Keras (per backend) side by side and report.
 
 Each (framework, backend, seed) runs in its own process, one after the other, on
-the same data, split and batches.  The report gives, per framework and backend:
-parameters, test accuracy (mean ± std over seeds), seconds per epoch, the largest
+the same data, split and batches; each worker's epoch lines are shown as they come,
+prefixed with its run, and a worker never outlives this process.  The report gives,
+per framework and backend: parameters, test accuracy (mean ± std over seeds), seconds per epoch, the largest
 |difference| between its logits and PyTorch's at initialisation, and how far its
 loss curve ends from PyTorch's (same seed).  Writes report.md, report.json and
 curves.png into --out, and prints the table.
@@ -16,26 +17,49 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from common.config import BACKENDS, RunConfig
-from common.errors import UserError
+from common.checkpoint import atomic_write, atomic_write_json, folder_locked
+from common.config import BACKENDS, MAX_SEED, RunConfig
+from common.errors import ConfigError, UserError
 from common.plots import plot_overlay
 from common.report import label, median
+from common.runs import BUSY, make_out_dir
 from parity.worker import MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_one(framework: str, backend: str, mode: str, config: RunConfig, out: Path) -> dict:
-    spec = {"framework": framework, "backend": backend, "mode": mode, "out": str(out),
+def run_one(framework: str, backend: str, mode: str, config: RunConfig, out: Path, log=print,
+            prefix: str = "") -> dict:
+    """Train one run in a worker process; relay its epoch lines to ``log`` as they come, with ``prefix``.
+
+    The worker dies with this process, whatever ends it (``parity.worker.die_with_parent``),
+    and is killed here if this process stops waiting for it (Ctrl-C, an error).
+    """
+    spec = {"framework": framework, "backend": backend, "mode": mode, "out": str(out), "parent": os.getpid(),
             "config": {**config.to_json(), "out": str(out)}}
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-m", "parity.worker", json.dumps(spec)], cwd=ROOT, env=env,
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"the {label(framework, backend)} run (seed {config.seed}) failed: {last}")
+    # The worker runs in the caller's folder, like this process, so relative paths mean the same
+    # to both; PYTHONPATH lets it import this project from anywhere.
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": path}
+    with tempfile.TemporaryFile("w+") as errors:
+        worker = subprocess.Popen([sys.executable, "-m", "parity.worker", json.dumps(spec)], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=errors, bufsize=1)
+        try:
+            for line in worker.stdout:
+                log(f"{prefix}{line.rstrip()}")
+            worker.wait()
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            worker.stdout.close()
+        if worker.returncode != 0:
+            errors.seek(0)
+            last = (errors.read().strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"the {label(framework, backend)} run (seed {config.seed}) failed: {last}")
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -87,7 +111,19 @@ def render(rows: list[dict], mode: str, config: RunConfig) -> str:
 
 def compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log=None) -> dict:
     log = log or (lambda line: print(line, flush=True))
-    out.mkdir(parents=True, exist_ok=True)
+    if config.seed + seeds - 1 > MAX_SEED:
+        raise ConfigError(f"--seed {config.seed} with --seeds {seeds} would use seeds up to {config.seed + seeds - 1}, "
+                          f"beyond the largest, {MAX_SEED}; lower --seed or --seeds")
+    out = make_out_dir(dataclasses.replace(config, out=Path(out).absolute()))
+    with folder_locked(out, busy=BUSY):
+        try:
+            return _compare(config, backends, seeds, mode, out, log)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted; the runs that had finished are in {out / 'runs'}, each with its "
+                                    "metrics.json, and the report is written once every run has finished") from None
+
+
+def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log) -> dict:
     plan = [("torch", "native")] + [("keras", b) for b in backends]
     results: dict[tuple[str, str], list[dict]] = {key: [] for key in plan}
     total, done = len(plan) * seeds, 0
@@ -96,17 +132,18 @@ def compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: 
         for framework, backend in plan:
             done += 1
             name = f"{framework}-{backend}" if framework == "keras" else "torch"
-            m = run_one(framework, backend, mode, seeded, out / "runs" / f"{name}-seed{seed}")
+            prefix = f"[{done}/{total}] {label(framework, backend)}, seed {seed}: "
+            m = run_one(framework, backend, mode, seeded, out / "runs" / f"{name}-seed{seed}", log, prefix)
             results[(framework, backend)].append(m)
-            log(f"[{done}/{total}] {m['label']}, seed {seed}: test accuracy {100 * m['test_accuracy']:.2f} %, "
-                f"{median(m['epoch_seconds']):.3f} s/epoch")
+            log(f"{prefix}test accuracy {100 * m['test_accuracy']:.2f} %, {median(m['epoch_seconds']):.3f} s/epoch")
     reference = {m["seed"]: m for m in results[("torch", "native")]}
     rows = [summarise(results[key], reference) for key in plan]
     table = render(rows, mode, config)
-    (out / "report.md").write_text(f"# PyTorch vs Keras 3: `{mode}`\n\n{table}\n\n![curves](curves.png)\n")
-    (out / "report.json").write_text(json.dumps({"mode": mode, "config": config.to_json(), "rows": rows}, indent=2) + "\n")
+    atomic_write(out / "report.md", lambda tmp: tmp.write_text(
+        f"# PyTorch vs Keras 3: `{mode}`\n\n{table}\n\n![curves](curves.png)\n"))
+    atomic_write_json(out / "report.json", {"mode": mode, "config": config.to_json(), "rows": rows})
     first_seed = {f"{m['label']}": m["history"] for key in plan for m in results[key][:1]}
-    plot_overlay(first_seed, out / "curves.png", f"{mode}: seed {config.seed}")
+    atomic_write(out / "curves.png", lambda tmp: plot_overlay(first_seed, tmp, f"{mode}: seed {config.seed}"))
     log(table)
     return {"rows": rows, "table": table}
 

@@ -32,6 +32,7 @@ import dataclasses
 import math
 import pickle
 import re
+import stat
 import sys
 import warnings
 import zipfile
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.checkpoint import atomic_write
+from common.checkpoint import atomic_write, check_keras_archive
 from common.config import check_nonlinearity
 from common.errors import CheckpointError, ConversionError, DataError
 
@@ -95,11 +96,16 @@ def _sniff(path: Path) -> str:
         raise CheckpointError(f"{path} is a folder; give the model file in it (e.g. {path / 'model.pt'})")
     if not path.exists():
         raise CheckpointError(f"{path} does not exist")
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the first read forever
+        raise CheckpointError(f"{path} is not a regular file; {WHAT_SRC_IS}")
     with open(path, "rb") as f:
         head = f.read(4)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            return "keras" if "config.json" in archive.namelist() else "torch"
+            kind = "keras" if "config.json" in archive.namelist() else "torch"
+        # entry sizes from the zip's directory, before anything is inflated
+        check_keras_archive(path, "Keras model" if kind == "keras" else "PyTorch file")
+        return kind
     if head.startswith(b"PK"):
         raise CheckpointError(f"{path} is a zip archive cut short (it has no central directory): the file is "
                               "truncated; copy or save it again")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -56,7 +57,7 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
         init_diff = 0.0
         history = train(model, data.train, config.epochs, torch.nn.CrossEntropyLoss(), optimizer,
-                        (data.x_val, data.y_val), verbose=False)
+                        (data.x_val, data.y_val))  # its epoch lines: parity.compare shows them as they come
         test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
     else:
         import keras
@@ -74,7 +75,7 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
         compile_model(model, config.learning_rate, optimizer=optimizer)
         params = count_params(model)
         init_diff = float(np.max(np.abs(np.asarray(model.predict(probe, verbose=0)) - torch_init)))
-        history = train(model, data.train, config.epochs, (data.x_val, data.y_val), verbose=False)
+        history = train(model, data.train, config.epochs, (data.x_val, data.y_val))
         test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -83,18 +84,41 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
                          mode=mode, seed=config.seed, init_max_abs_logit_diff=init_diff)
 
 
+def die_with_parent(parent: int) -> None:
+    """End this process when ``parent`` ends, however it ends (SIGKILL included).
+
+    Linux: the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a thread checks every half second.  Either way, a parent that died before
+    this ran is noticed at once.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        import threading
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m parity.worker")
-    parser.add_argument("spec", help="JSON: framework, backend, mode, out and RunConfig fields")
+    parser.add_argument("spec", help="JSON: framework, backend, mode, out, parent (pid) and RunConfig fields")
     spec = json.loads(parser.parse_args(argv).spec)
+    if spec.get("parent") is not None:
+        die_with_parent(spec["parent"])
     if spec["framework"] == "keras":
         os.environ["KERAS_BACKEND"] = spec["backend"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from common.config import RunConfig
     config = RunConfig(**spec["config"])
-    started = time.perf_counter()
-    metrics = run(spec["framework"], spec["backend"], spec["mode"], config, Path(spec["out"]))
-    print(json.dumps({"test_accuracy": metrics["test_accuracy"], "seconds": time.perf_counter() - started}))
+    run(spec["framework"], spec["backend"], spec["mode"], config, Path(spec["out"]))
 
 
 if __name__ == "__main__":

@@ -136,3 +136,105 @@ def same_arrays(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for key in a:
         assert a[key].shape == b[key].shape and np.array_equal(a[key], b[key]), key
+
+
+# --- Faults a test cannot cause by hand here -------------------------------------------------------------
+
+# Runs ``python -m MODULE ARGS`` with every open() of a path ending in DENIED raising
+# PermissionError, as an unreadable file would: the tests run as root, who may read anything.
+DENY = """\
+import builtins, os, runpy, sys
+denied, module = sys.argv[1], sys.argv[2]
+real_open = builtins.open
+def guarded_open(file, *args, **kwargs):
+    if isinstance(file, (str, os.PathLike)) and os.fspath(file).endswith(denied):
+        raise PermissionError(13, "Permission denied", os.fspath(file))
+    return real_open(file, *args, **kwargs)
+builtins.open = guarded_open
+sys.argv = [module, *sys.argv[3:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def run_denied(module: str, args, denied: str, backend: str | None = None) -> subprocess.CompletedProcess:
+    """The command line, with every file whose path ends in ``denied`` unreadable."""
+    cmd = [sys.executable, "-c", DENY, denied, *train_command(module, args, backend)[2:]]
+    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
+
+
+def run_measured(cmd: list[str], cwd=ROOT, env: dict | None = None, timeout: float = 600):
+    """Run ``cmd``; return ``(CompletedProcess, peak RSS in bytes)`` of that one process (``wait4``)."""
+    import tempfile
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=cli_env(env), stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"{cmd} took more than {timeout} s")
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()), usage.ru_maxrss * 1024
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as ended)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return status.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+# --- Crafted files that would inflate to gigabytes --------------------------------------------------------
+
+def gzip_bomb(path: Path, header: bytes, gigabytes: float) -> Path:
+    """A gzip file of ``header`` then zeros, ``gigabytes`` when inflated, a few MB on disk.
+
+    gzip allows several members in one file, so one compressed block of zeros is repeated."""
+    import gzip
+    block = 64 << 20
+    path.write_bytes(gzip.compress(header + bytes(block), 1)
+                     + gzip.compress(bytes(block), 1) * (int(gigabytes * 2**30) // block - 1))
+    return path
+
+
+def zip_bomb(path: Path, name: str, gigabytes: float, others: dict[str, bytes] | None = None) -> Path:
+    """A zip file whose entry ``name`` inflates to ``gigabytes`` of zeros (declared honestly, CRC
+    included), plus the small entries ``others``; written by hand, since a deflate stream made of
+    one repeated block (each ended by a full flush) costs seconds where compressing would cost minutes."""
+    import struct
+    import zlib
+    block = bytes(64 << 20)
+    count = int(gigabytes * 2**30) // len(block)
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    data = repeated * count + deflate.flush(zlib.Z_FINISH)
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    entries = [(name, 8, crc, data, len(block) * count)]
+    entries += [(n, 0, zlib.crc32(b), b, len(b)) for n, b in (others or {}).items()]
+    local, central = b"", b""
+    for entry_name, method, entry_crc, payload, size in entries:
+        encoded = entry_name.encode()
+        fields = struct.pack("<HHHHHIIIHH", 20, 0, method, 0, 0x21, entry_crc, len(payload), size, len(encoded), 0)
+        central += (struct.pack("<IH", 0x02014B50, 20) + fields
+                    + struct.pack("<HHHII", 0, 0, 0, 0, len(local)) + encoded)
+        local += struct.pack("<I", 0x04034B50) + fields + encoded + payload
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path

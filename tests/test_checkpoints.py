@@ -10,8 +10,12 @@ float of metrics.json, ``np.array_equal`` on every weight and optimizer variable
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import re
 import signal
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -19,7 +23,9 @@ import pytest
 from common.checkpoint import CheckpointDir, atomic_write
 from common.config import RunConfig
 from common.data import prepare_data
-from common.runs import checkpoints, resume_point
+from common.errors import CheckpointError
+from common.report import empty_history
+from common.runs import checkpoint_state, checkpoints, lock_out_dir, resume_point, save_checkpoint, unlock_out_dir
 from tests import cli_support as cli
 
 # The torch loop is cheap per step; Keras on the torch backend pays per step, so it takes few large batches.
@@ -50,20 +56,41 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.bin"]  # no half-written file left behind
 
 
-def test_checkpoint_folder_keeps_the_last_epoch_and_a_fresh_run_clears_it(tmp_path):
+def test_checkpoint_folder_keeps_the_last_epoch_and_leaves_other_files_alone(tmp_path):
     folder = tmp_path / "checkpoints"
     ckpt = CheckpointDir(folder, ".pt")
     folder.mkdir()
-    (folder / ".epoch-0007.tmp4242.pt").write_bytes(b"left by a run killed while saving")
+    other = folder / ".epoch-0007.tmp4242-0a1b2c3d.pt"
+    other.write_bytes(b"another process may still be writing this")
     for epoch in (1, 2):
         ckpt.save(epoch, lambda p: p.write_bytes(f"weights {epoch}".encode()), {"seed": 0})
     state, path = ckpt.latest()
-    assert state == {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt"} and path.read_bytes() == b"weights 2"
-    assert sorted(p.name for p in folder.iterdir()) == ["epoch-0002.pt", "state.json"]
-    # A run that starts afresh in the same folder must not pass the old checkpoint off as its own.
-    config = RunConfig(out=tmp_path)
-    assert resume_point(config, checkpoints(config, ".pt"))[0] == 0
-    assert ckpt.latest() is None and list(folder.iterdir()) == []
+    assert state == {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt",
+                     "sha256": hashlib.sha256(b"weights 2").hexdigest()} and path.read_bytes() == b"weights 2"
+    # save() never deletes a temporary file: only a run that holds the folder's lock removes orphans
+    assert sorted(p.name for p in folder.iterdir()) == [other.name, "epoch-0002.pt", "state.json"]
+    assert lock_out_dir(tmp_path) and [p.name for p in folder.glob(".*")] == []
+    unlock_out_dir(tmp_path)
+
+
+def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path):
+    """Refused without --overwrite; with it, the earlier checkpoint stays until the new run saves its own."""
+    config = RunConfig(out=tmp_path, **TORCH, epochs=3)
+    ckpt = checkpoints(config, ".pt")
+    ckpt.save(2, lambda p: p.write_bytes(b"earlier run"), checkpoint_state(config, {k: [0.5] * 2 for k in
+                                                                                    empty_history()}))
+    (tmp_path / "metrics.json").write_text("{}")
+    before = sorted(p.name for p in ckpt.folder.iterdir())
+    with pytest.raises(CheckpointError, match="already holds a run's checkpoints"):
+        resume_point(config, checkpoints(config, ".pt"))
+    fresh = dataclasses.replace(config, overwrite=True)
+    new = checkpoints(fresh, ".pt")
+    assert resume_point(fresh, new)[0] == 0
+    assert sorted(p.name for p in ckpt.folder.iterdir()) == before  # nothing deleted yet
+    save_checkpoint(fresh, new, 1, lambda p: p.write_bytes(b"new run"), {k: [0.4] for k in empty_history()})
+    assert sorted(p.name for p in ckpt.folder.iterdir()) == ["epoch-0001.pt", "state.json"]
+    assert not (tmp_path / "metrics.json").exists()  # the earlier run's results went with its checkpoint
+    assert new.latest()[1].read_bytes() == b"new run"
 
 
 # --- Exact round trips ---------------------------------------------------------------------------------
@@ -254,3 +281,59 @@ def test_saved_model_loads_into_the_other_framework(small_data, tmp_path):
         got = torch_model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
     assert np.array_equal(got.argmax(1), expected.argmax(1))
+
+
+# --- One writer per folder; a fresh run killed early leaves the earlier run resumable --------------------------
+
+def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(uninterrupted, tmp_path):
+    """Two real processes: while the first trains, runs into its folder (fresh, --resume, --overwrite) each get
+    one line and exit 2; the first then ends exactly as the uninterrupted run of the same settings."""
+    args = args_of(TORCH, EPOCHS["torch_version"])
+    reference = uninterrupted("torch_version", "torch_version")
+    out = tmp_path / "shared"
+    first = cli.start("torch_version", [*args, "--out", out])
+    lock = out / ".lock"
+    deadline = time.monotonic() + 120
+    while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # it holds the folder
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-3000:]
+        time.sleep(0.01)
+    others = cli.run_many({"fresh": ("torch_version", [*args, "--out", out], None, None),
+                           "resume": ("torch_version", [*args, "--resume", out], None, None),
+                           "overwrite": ("torch_version", [*args, "--out", out, "--overwrite"], None, None)})
+    assert first.poll() is None, "the first run ended before the others tried: the test proved nothing"
+    for result in others.values():
+        cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is in "
+                                                    rf"use by another run \(process {first.pid}\); wait for it to "
+                                                    r"finish, or choose another --out$")
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr[-3000:]
+    check_same_run("torch_version", reference, out)
+
+
+def test_a_fresh_run_stopped_before_its_first_checkpoint_leaves_the_earlier_run_resumable(uninterrupted, tmp_path):
+    """The issue's repro: a run into R, then a fresh run into R (--overwrite) stopped during its first epoch,
+    by Ctrl-C and by SIGKILL: R's checkpoint is untouched, and --resume R ends as if never disturbed."""
+    out = tmp_path / "R"
+    run_main("torch_version", out, 2)
+    state_before = (out / "checkpoints" / "state.json").read_bytes()
+    slow = ["--subset", "60000", "--batch-size", "64", "--epochs", "1", "--out", out, "--overwrite"]  # 844 steps
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        proc = subprocess.Popen(cli.train_command("torch_version", slow), cwd=cli.ROOT,
+                                env=cli.cli_env({"PYTHONUNBUFFERED": "1"}), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        for line in proc.stdout:  # the model summary's last line: training starts next
+            if line.startswith("Estimated Total Size"):
+                break
+        code, _, stderr = cli.interrupt(proc, sig)
+        if sig == signal.SIGINT:
+            cli.one_error_line(subprocess.CompletedProcess(proc.args, code, "", stderr), "torch_version",
+                               r"^python -m torch_version: interrupted; no epoch of this run had completed, so it "
+                               r"saved no checkpoint$", code=130)
+        else:
+            assert code == -signal.SIGKILL
+        assert (out / "checkpoints" / "state.json").read_bytes() == state_before
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0002.pt", "state.json"]
+    resumed = cli.run("torch_version", [*args_of(TORCH, EPOCHS["torch_version"]), "--resume", out])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming from {out / 'checkpoints' / 'epoch-0002.pt'} after epoch 2" in resumed.stdout
+    check_same_run("torch_version", uninterrupted("torch_version", "torch_version"), out)

@@ -37,17 +37,41 @@ def check_artifacts(out, result, framework, backend, model_file, params):
     assert state["epochs_done"] == 2 and (out / "checkpoints" / state["file"]).exists()
 
 
-def test_torch_cli_writes_every_artifact(tmp_path):
+def test_torch_cli_writes_every_artifact(tmp_path, small_test_set):
     result = run_cli("torch_version", "--epochs", "2", "--subset", "1024", "--batch-size", "128",
                      "--learning-rate", "0.01", "--out", str(tmp_path))
     check_artifacts(tmp_path, result, "torch", "native", "model.pt", 682)
+    # The reported test metrics are those of the saved model on the test set, exactly.
+    from torch_version.model import StackedRNN
+    from torch_version.train import evaluate, load_model
+    model = load_model(tmp_path / "model.pt", StackedRNN())
+    check_test_metrics(tmp_path, evaluate(model, *small_test_set, batch_size=128))
 
 
 @pytest.mark.backend
-def test_keras_cli_writes_every_artifact(tmp_path, keras_backend):
+def test_keras_cli_writes_every_artifact(tmp_path, keras_backend, small_test_set):
     result = run_cli("keras_version", "--epochs", "2", "--subset", "1024", "--batch-size", "128",
                      "--learning-rate", "0.01", "--out", str(tmp_path), backend=keras_backend)
     check_artifacts(tmp_path, result, "keras", keras_backend, "model.keras", 658)
+    from keras_version.train import evaluate, load_model
+    check_test_metrics(tmp_path, evaluate(load_model(tmp_path / "model.keras"), *small_test_set, batch_size=128))
+
+
+@pytest.fixture(scope="module")
+def small_test_set(fashion):
+    """The 10 000 test images and labels, preprocessed as the runs above see them."""
+    from common.config import RunConfig
+    from common.data import prepare_data
+    data = prepare_data(RunConfig(subset=1024, batch_size=128), arrays=fashion)
+    return data.x_test, data.y_test
+
+
+def check_test_metrics(out, evaluated):
+    """metrics.json's test loss and accuracy equal a fresh evaluation of the saved model on the test set,
+    bit for bit (not, say, the validation set's, which the run also computes)."""
+    metrics = json.loads((out / "metrics.json").read_text())
+    loss, accuracy = evaluated
+    assert (metrics["test_loss"], metrics["test_accuracy"]) == (loss, accuracy)
 
 
 @pytest.mark.parametrize("module, args, message", [

@@ -9,22 +9,27 @@ the message the command line printed.  Rows that need Keras run under every back
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import re
+import shlex
 import shutil
 import signal
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from common.checkpoint import CheckpointDir, atomic_write_json
-from common.config import RunConfig, check_choice, FRAMEWORKS
+from common.cli import one_line
+from common.config import FRAMEWORKS, MAX_SEED, RunConfig, check_choice
 from common.data import DEBIAN_DIR, FILES, load_fashion_mnist, prepare_data, read_idx
-from common.errors import (CheckpointError, ConfigError, ConversionError, DataError, NonFiniteLossError, ShapeError,
-                           UserError)
+from common.errors import (CheckpointError, ConfigError, ConversionError, DataError, NonFiniteLossError, OutputError,
+                           ShapeError, UserError)
 from common.report import empty_history, label
-from common.runs import checkpoint_state, checkpoints, make_out_dir, resume_point
+from common.runs import checkpoint_state, check_fits_in_memory, checkpoints, make_out_dir, resume_point
 from tests import cli_support as cli
 
 SMALL = ["--subset", "2048", "--batch-size", "256", "--epochs", "3"]
@@ -80,9 +85,27 @@ def bad(tmp_path_factory):
     data_copy(t / "idx-header-cut", {IMAGES: gzip.compress(raw_test_images[:10])})
     data_copy(t / "idx-wrong-magic", {LABELS: (DEBIAN_DIR / TEST_IMAGES).read_bytes()})  # images where labels go
 
+    data_copy(t / "idx-fifo", {})
+    (t / "idx-fifo" / LABELS).unlink()
+    os.mkfifo(t / "idx-fifo" / LABELS)  # reading it would wait forever for a writer
+    data_copy(t / "idx-dims-overflow", {IMAGES: gzip.compress(idx_header(3, (2**31, 2**31, 4)) + bytes(64))})
+    data_copy(t / "idx-bomb", {})
+    (t / "idx-bomb" / LABELS).unlink()
+    cli.gzip_bomb(t / "idx-bomb" / LABELS, idx_header(1, (60000,)), gigabytes=2.5)
+    (t / "new\nline").write_text("a file whose name holds a line break\n")
+
     config = RunConfig(subset=2048, batch_size=256, epochs=3)
     torch.manual_seed(0)
-    fake_run(t / "run-torch", config, ".pt", lambda p: save_model(p, StackedRNN()))
+    for name in ("run-torch", "run-other-architecture", "run-other-batches", "run-other-learning-rate",
+                 "run-fresh"):  # one folder per row: each run locks its folder
+        fake_run(t / name, config, ".pt", lambda p: save_model(p, StackedRNN()))
+    for name, edit in STATE_EDITS.items():
+        fake_run(t / name, config, ".pt", lambda p: save_model(p, StackedRNN()), epochs_done=2)
+        state_file = t / name / "checkpoints" / "state.json"
+        state_file.write_text(json.dumps(edit(json.loads(state_file.read_text()), t)))
+    fake_run(t / "run-swapped", config, ".pt", lambda p: save_model(p, StackedRNN()), epochs_done=2)
+    torch.manual_seed(1)  # another run's checkpoint of the same epoch, copied over this one's
+    save_model(t / "run-swapped" / "checkpoints" / "epoch-0002.pt", StackedRNN())
     fake_run(t / "run-torch-3", config, ".pt", lambda p: save_model(p, StackedRNN()), epochs_done=3)
     fake_run(t / "run-keras", config, ".keras", lambda p: p.write_bytes(b"PK\x05\x06" + bytes(18)))
     fake_run(t / "run-h16-file", config, ".pt", lambda p: save_model(p, StackedRNN(hidden_size=16)))
@@ -92,6 +115,40 @@ def bad(tmp_path_factory):
     fake_run(t / "run-bad-state", config, ".pt", lambda p: save_model(p, StackedRNN()))
     (t / "run-bad-state/checkpoints/state.json").write_text('{"epochs_done": 1, "fi')  # cut short
     return t
+
+
+def idx_header(ndim: int, dims) -> bytes:
+    return (0x800 + ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims)
+
+
+def without(key):
+    def edit(state, t):
+        del state[key]
+        return state
+    return edit
+
+
+def setting(key, value):
+    def edit(state, t):
+        state[key] = value(t) if callable(value) else value
+        return state
+    return edit
+
+
+# Hand edits of a state.json written after 2 epochs (beside epoch-0002.pt): each must be refused.
+STATE_EDITS = {
+    "state-epochs-ahead": setting("epochs_done", 5),
+    "state-epochs-zero": setting("epochs_done", 0),
+    "state-epochs-fraction": setting("epochs_done", 1.7),
+    "state-epochs-negative": setting("epochs_done", -2),
+    "state-epochs-missing": without("epochs_done"),
+    "state-file-foreign": setting("file", lambda t: str(t / "run-torch" / "checkpoints" / "epoch-0001.pt")),
+    "state-history-null": setting("history", None),
+    "state-history-short": setting("history", {k: [0.5] for k in empty_history()}),
+    "state-not-object": lambda state, t: [state],
+}
+STATE_FIX = (r"; the file was edited or damaged, so the run cannot be resumed from it \(start afresh with "
+             r"--overwrite, or choose another --out\)$")
 
 
 # --- The table ------------------------------------------------------------------------------------
@@ -125,37 +182,37 @@ NO_NETWORK = {name: "http://127.0.0.1:9" for name in ("http_proxy", "https_proxy
 # (id, what the user did, module, args, environment, pattern the line must match, library call, exception)
 TABLE = [
     ("data-missing", "FASHION_MNIST_DIR names an empty folder, --source files", "torch_version",
-     ["--source", "files", *SMALL, "--out", "{t}/out"], {"FASHION_MNIST_DIR": "{t}/empty"},
+     ["--source", "files", *SMALL, "--out", "{t}/out/{id}"], {"FASHION_MNIST_DIR": "{t}/empty"},
      r"FASHION_MNIST_DIR is set to \S+/empty, which lacks train-images-idx3-ubyte\.gz, .*; point it at a folder "
      r"that holds them, or unset it\. To get the data: install it with `apt-get install dataset-fashion-mnist`",
      lib_load("files"), DataError),
     ("download-offline", "--source keras without a network (nor a cached copy)", "torch_version",
-     ["--source", "keras", *SMALL, "--out", "{t}/out"], {"KERAS_HOME": "{t}/keras-home", **NO_NETWORK},
+     ["--source", "keras", *SMALL, "--out", "{t}/out/{id}"], {"KERAS_HOME": "{t}/keras-home", **NO_NETWORK},
      r"could not get Fashion-MNIST through keras\.datasets \(Exception: URL fetch failure on https://\S+: .+\); "
      r"install it with `apt-get install dataset-fashion-mnist` \(Debian\), or put the four IDX \.gz files in a "
      r"folder and set FASHION_MNIST_DIR to it$", None, None),  # (keras reads KERAS_HOME once: no library twin here)
     ("source-folder-missing", "--source names a folder that does not exist", "torch_version",
-     ["--source", "{t}/no-such-folder", *SMALL, "--out", "{t}/out"], None,
+     ["--source", "{t}/no-such-folder", *SMALL, "--out", "{t}/out/{id}"], None,
      r"\S+/no-such-folder is not a folder; install it with `apt-get install dataset-fashion-mnist`",
      lib_load("{t}/no-such-folder"), DataError),
-    ("source-unknown", "--source mnist", "torch_version", ["--source", "mnist", *SMALL, "--out", "{t}/out"], None,
+    ("source-unknown", "--source mnist", "torch_version", ["--source", "mnist", *SMALL, "--out", "{t}/out/{id}"], None,
      r"unknown data source 'mnist'; choose one of: auto, files, tfds, keras, or a folder path",
      lib_load("mnist"), ConfigError),
     ("idx-not-gzip", "an IDX file that is not gzip", "torch_version",
-     ["--source", "{t}/idx-not-gzip", *SMALL, "--out", "{t}/out"], None,
+     ["--source", "{t}/idx-not-gzip", *SMALL, "--out", "{t}/out/{id}"], None,
      r"\S+/idx-not-gzip/train-labels-idx1-ubyte\.gz is not a readable gzip file \(Not a gzipped file .*\); "
      r"delete it and get the dataset again", lib_load("{t}/idx-not-gzip"), DataError),
     ("idx-truncated", "an IDX file cut short", "torch_version",
-     ["--source", "{t}/idx-truncated", *SMALL, "--out", "{t}/out"], None,
+     ["--source", "{t}/idx-truncated", *SMALL, "--out", "{t}/out/{id}"], None,
      r"\S+/idx-truncated/t10k-images-idx3-ubyte\.gz is truncated or padded: header says \(10000, 28, 28\) = "
      r"7840000 bytes of data, found 7839900; delete it and get the dataset again",
      lib_load("{t}/idx-truncated"), DataError),
     ("idx-header-cut", "an IDX file shorter than its header", "torch_version",
-     ["--source", "{t}/idx-header-cut", *SMALL, "--out", "{t}/out"], None,
+     ["--source", "{t}/idx-header-cut", *SMALL, "--out", "{t}/out/{id}"], None,
      r"\S+/idx-header-cut/train-images-idx3-ubyte\.gz is truncated: 10 bytes, shorter than its 16-byte header",
      lib_load("{t}/idx-header-cut"), DataError),
     ("idx-wrong-magic", "an images file where the labels file belongs", "torch_version",
-     ["--source", "{t}/idx-wrong-magic", *SMALL, "--out", "{t}/out"], None,
+     ["--source", "{t}/idx-wrong-magic", *SMALL, "--out", "{t}/out/{id}"], None,
      r"\S+/idx-wrong-magic/train-labels-idx1-ubyte\.gz has magic number 0x00000803, expected 0x00000801 "
      r"for a 1-d IDX file of unsigned bytes; is it the right file\?", lib_load("{t}/idx-wrong-magic"), DataError),
     ("epochs-zero", "--epochs 0", "torch_version", ["--epochs", "0"], None,
@@ -172,25 +229,26 @@ TABLE = [
      r"learning_rate must be positive and at most 1e\+37, got 1e\+38", lib_config(learning_rate=1e38), ConfigError),
     ("seed-negative", "--seed -1", "torch_version", ["--seed", "-1"], None,
      r"argument --seed: expected an integer from 0 to 4294967295, got '-1' \(see --help\)", None, None),
-    ("subset-too-large", "--subset 70000", "torch_version", ["--subset", "70000", "--out", "{t}/out"], None,
+    ("subset-too-large", "--subset 70000", "torch_version", ["--subset", "70000", "--out", "{t}/out/{id}"], None,
      r"--subset 70000 is larger than the 60000 training examples",
      lambda t, fashion: prepare_data(RunConfig(subset=70000), arrays=fashion), ConfigError),
-    ("subset-one", "--subset 1", "torch_version", ["--subset", "1"], None,
-     r"subset must be an integer of at least 2, got 1", lib_config(subset=1), ConfigError),
+    ("subset-five", "--subset 5 (2 to 5 hold out no validation example)", "torch_version", ["--subset", "5"], None,
+     r"subset must be an integer of at least 6, so that the 10 % held out for validation is one example or more, "
+     r"got 5", lib_config(subset=5), ConfigError),
     ("cell-unknown", "--cell transformer", "torch_version", ["--cell", "transformer"], None,
      r"unknown cell 'transformer'; choose one of: rnn, gru, lstm", lib_config(cell="transformer"), ConfigError),
     ("backend-unknown", "--backend mxnet", "keras_version", ["--backend", "mxnet"], None,
      r"unknown backend 'mxnet'; choose one of: torch, jax, tensorflow",
      lambda t, fashion: label("keras", "mxnet"), ConfigError),
     ("parity-backend-unknown", "python -m parity compare --backends torch,mxnet", "parity",
-     ["compare", "--backends", "torch,mxnet", "--out", "{t}/out"], None,
+     ["compare", "--backends", "torch,mxnet", "--out", "{t}/out/{id}"], None,
      r"unknown backend 'mxnet' in --backends; choose from: torch, jax, tensorflow", None, None),
     ("out-is-file", "--out names a file", "torch_version", [*SMALL, "--out", "{t}/a-file"], None,
      r"the output folder \S+/a-file is a file; choose another --out",
      lambda t, fashion: make_out_dir(RunConfig(out=t / "a-file")), ConfigError),
     ("out-unwritable", "--out names a folder nobody may write to", "torch_version", [*SMALL, "--out", "/sys"], None,
      r"cannot write to the output folder /sys \(Permission denied\); choose another --out",
-     lambda t, fashion: make_out_dir(RunConfig(out="/sys")), ConfigError),
+     lambda t, fashion: make_out_dir(RunConfig(out="/sys")), OutputError),
     ("resume-missing-folder", "--resume names a folder that does not exist", "torch_version",
      ["--resume", "{t}/no-such-run", *SMALL], None,
      r"\S+/no-such-run is not a folder, so there is no run to resume; check the path given to --resume",
@@ -200,18 +258,18 @@ TABLE = [
      r"\S+/empty-run/checkpoints holds no checkpoint to resume from; run without --resume first",
      lib_resume("empty-run"), CheckpointError),
     ("resume-other-architecture", "--resume with --hidden-size 16 for a run of 8 units", "torch_version",
-     ["--resume", "{t}/run-torch", *SMALL, "--hidden-size", "16"], None,
-     r"\S+/run-torch/checkpoints/epoch-0001\.pt was trained with hidden_size=8, but this run asks for "
+     ["--resume", "{t}/run-other-architecture", *SMALL, "--hidden-size", "16"], None,
+     r"\S+/run-other-architecture/checkpoints/epoch-0001\.pt was trained with hidden_size=8, but this run asks for "
      r"hidden_size=16; pass the same settings to resume it, or start afresh with another --out",
-     lib_resume("run-torch", hidden_size=16), CheckpointError),
+     lib_resume("run-other-architecture", hidden_size=16), CheckpointError),
     ("resume-other-batches", "--resume with another --batch-size", "torch_version",
-     ["--resume", "{t}/run-torch", "--subset", "2048", "--batch-size", "128", "--epochs", "3"], None,
+     ["--resume", "{t}/run-other-batches", "--subset", "2048", "--batch-size", "128", "--epochs", "3"], None,
      r"epoch-0001\.pt was trained with batch_size=256, but this run asks for batch_size=128; the batches would differ",
-     lib_resume("run-torch", batch_size=128), CheckpointError),
+     lib_resume("run-other-batches", batch_size=128), CheckpointError),
     ("resume-other-learning-rate", "--resume with another --learning-rate", "torch_version",
-     ["--resume", "{t}/run-torch", *SMALL, "--learning-rate", "0.01"], None,
+     ["--resume", "{t}/run-other-learning-rate", *SMALL, "--learning-rate", "0.01"], None,
      r"epoch-0001\.pt was trained with learning_rate=0\.001, but this run asks for learning_rate=0\.01; "
-     r"the optimizer keeps the checkpoint's learning rate", lib_resume("run-torch", learning_rate=0.01),
+     r"the optimizer keeps the checkpoint's learning rate", lib_resume("run-other-learning-rate", learning_rate=0.01),
      CheckpointError),
     ("resume-keras-run", "python -m torch_version train --resume on a Keras run", "torch_version",
      ["--resume", "{t}/run-keras", *SMALL], None,
@@ -235,8 +293,89 @@ TABLE = [
      r"loading never runs code from a file \(torch\.load\(weights_only=True\)\)", lib_load_torch("run-evil"),
      CheckpointError),
     ("state-unreadable", "a state.json cut short", "torch_version", ["--resume", "{t}/run-bad-state", *SMALL], None,
-     r"\S+/run-bad-state/checkpoints/state\.json is unreadable \(.+\); delete it to start afresh",
-     lib_resume("run-bad-state"), CheckpointError),
+     r"\S+/run-bad-state/checkpoints/state\.json is unreadable \(.+\); start afresh with --overwrite, "
+     r"or choose another --out$", lib_resume("run-bad-state"), CheckpointError),
+    ("state-epochs-ahead", "state.json says 5 epochs beside epoch-0002.pt", "torch_version",
+     ["--resume", "{t}/state-epochs-ahead", *SMALL], None,
+     r"\S+/state-epochs-ahead/checkpoints/state\.json: field 'epochs_done' is 5, but field 'file' names "
+     r"epoch-0002\.pt, the checkpoint after epoch 2" + STATE_FIX, lib_resume("state-epochs-ahead"), CheckpointError),
+    ("state-epochs-zero", "state.json says 0 epochs beside epoch-0002.pt", "torch_version",
+     ["--resume", "{t}/state-epochs-zero", *SMALL], None,
+     r"state\.json: field 'epochs_done' is 0, but field 'file' names epoch-0002\.pt, the checkpoint after epoch 2"
+     + STATE_FIX, lib_resume("state-epochs-zero"), CheckpointError),
+    ("state-epochs-fraction", "state.json says 1.7 epochs", "torch_version",
+     ["--resume", "{t}/state-epochs-fraction", *SMALL], None,
+     r"state\.json: field 'epochs_done' must be a non-negative integer, got 1\.7" + STATE_FIX,
+     lib_resume("state-epochs-fraction"), CheckpointError),
+    ("state-epochs-negative", "state.json says -2 epochs", "torch_version",
+     ["--resume", "{t}/state-epochs-negative", *SMALL], None,
+     r"state\.json: field 'epochs_done' must be a non-negative integer, got -2" + STATE_FIX,
+     lib_resume("state-epochs-negative"), CheckpointError),
+    ("state-epochs-missing", "state.json without epochs_done", "torch_version",
+     ["--resume", "{t}/state-epochs-missing", *SMALL], None,
+     r"state\.json: field 'epochs_done' is missing" + STATE_FIX, lib_resume("state-epochs-missing"), CheckpointError),
+    ("state-file-foreign", "state.json names another run's model file", "torch_version",
+     ["--resume", "{t}/state-file-foreign", *SMALL], None,
+     r"state\.json: field 'file' must be a plain name such as epoch-0002\.pt inside \S+/state-file-foreign/"
+     r"checkpoints, got '\S+/run-torch/checkpoints/epoch-0001\.pt'" + STATE_FIX,
+     lib_resume("state-file-foreign"), CheckpointError),
+    ("state-history-null", "state.json with history: null", "torch_version",
+     ["--resume", "{t}/state-history-null", *SMALL], None,
+     r"state\.json: field 'history' must be an object with the lists loss, accuracy, val_loss, val_accuracy, "
+     r"seconds, got 'None'" + STATE_FIX, lib_resume("state-history-null"), CheckpointError),
+    ("state-history-short", "state.json with a 1-epoch history beside epoch 2", "torch_version",
+     ["--resume", "{t}/state-history-short", *SMALL], None,
+     r"state\.json: field 'history' list 'loss' has 1 entry, but field 'epochs_done' is 2" + STATE_FIX,
+     lib_resume("state-history-short"), CheckpointError),
+    ("state-not-object", "state.json holding a list", "torch_version", ["--resume", "{t}/state-not-object", *SMALL],
+     None, r"state\.json holds list, not the JSON object this project writes; start afresh with --overwrite, or "
+     r"choose another --out$", lib_resume("state-not-object"), CheckpointError),
+    ("state-checkpoint-swapped", "another run's epoch-0002.pt copied over the run's own", "torch_version",
+     ["--resume", "{t}/run-swapped", *SMALL], None,
+     r"\S+/run-swapped/checkpoints/state\.json: field 'sha256' does not match epoch-0002\.pt: the checkpoint was "
+     r"replaced or changed after the state was written" + STATE_FIX, lib_resume("run-swapped"), CheckpointError),
+    ("fresh-run-into-a-run", "a fresh run into a folder that holds a run's checkpoints", "torch_version",
+     [*SMALL, "--out", "{t}/run-fresh"], None,
+     r"\S+/run-fresh already holds a run's checkpoints \(\S+/run-fresh/checkpoints/epoch-0001\.pt\); continue "
+     r"that run with --resume \S+/run-fresh, or start afresh with --overwrite \(its checkpoint is kept until this "
+     r"run saves its first epoch\), or choose another --out$",
+     lambda t, fashion: resume_point(RunConfig(out=t / "run-fresh"), checkpoints(RunConfig(out=t / "run-fresh"),
+                                                                               ".pt")), CheckpointError),
+    ("resume-and-overwrite", "--resume and --overwrite together", "torch_version",
+     ["--resume", "{t}/run-torch", "--overwrite", *SMALL], None,
+     r"--resume continues a run and --overwrite starts afresh; give only one of them$",
+     lib_config(out="x", resume=True, overwrite=True), ConfigError),
+    ("out-root", "--out /", "torch_version", [*SMALL, "--out", "/"], None,
+     r"the output folder / is the root of the file system; give the run a folder of its own with --out$",
+     lambda t, fashion: make_out_dir(RunConfig(out="/")), ConfigError),
+    ("path-newline", "--out names a file whose name holds a line break", "torch_version",
+     [*SMALL, "--out", "{t}/new\nline"], None,
+     r"the output folder \S+/new\\nline is a file; choose another --out$",
+     lambda t, fashion: make_out_dir(RunConfig(out=t / "new\nline")), ConfigError),
+    ("idx-fifo", "a FIFO where an IDX file belongs", "torch_version",
+     ["--source", "{t}/idx-fifo", *SMALL, "--out", "{t}/out/{id}"], None,
+     r"\S+/idx-fifo/train-labels-idx1-ubyte\.gz is not a regular file; install it with `apt-get install "
+     r"dataset-fashion-mnist`", lib_load("{t}/idx-fifo"), DataError),
+    ("idx-dims-overflow", "an IDX header whose dimensions (2^31, 2^31, 4) overflow int64", "torch_version",
+     ["--source", "{t}/idx-dims-overflow", *SMALL, "--out", "{t}/out/{id}"], None,
+     r"\S+/idx-dims-overflow/train-images-idx3-ubyte\.gz declares the shape \(2147483648, 2147483648, 4\) in its "
+     r"header, expected \(60000, 28, 28\); delete it and get the dataset again$",
+     lib_load("{t}/idx-dims-overflow"), DataError),
+    ("idx-bomb", "a 12 MB labels file that inflates to 2.5 GB", "torch_version",
+     ["--source", "{t}/idx-bomb", *SMALL, "--out", "{t}/out/{id}"], None,
+     r"\S+/idx-bomb/train-labels-idx1-ubyte\.gz is truncated or padded: header says \(60000,\) = 60000 bytes of "
+     r"data, found more than 60000; delete it and get the dataset again$", lib_load("{t}/idx-bomb"), DataError),
+    ("hidden-size-huge", "--hidden-size 100000: the model cannot fit in memory", "torch_version",
+     ["--hidden-size", "100000", "--out", "{t}/out/{id}"], None,
+     r"this model and batch need at least [\d,.]+ GiB to train \([\d,]+ parameters with their "
+     r"gradients and Adam's state, and the outputs of 3 layers of 100000 units over a batch of 8192\), more than the "
+     r"[\d,.]+ GiB of this machine; choose a smaller --hidden-size, --num-layers or --batch-size$",
+     lambda t, fashion: check_fits_in_memory(RunConfig(hidden_size=100000)), ConfigError),
+    ("parity-seed-overflow", "python -m parity compare --seed 4294967295 --seeds 2", "parity",
+     ["compare", "--seed", "4294967295", "--seeds", "2", "--out", "{t}/compare-seeds"], None,
+     r"--seed 4294967295 with --seeds 2 would use seeds up to 4294967296, beyond the largest, 4294967295; lower "
+     r"--seed or --seeds$",
+     lambda t, fashion: compare_seeds(t), ConfigError),
     ("loss-not-finite", "--learning-rate 1e37: the loss overflows in epoch 2", "torch_version",
      ["--subset", "2048", "--batch-size", "2048", "--epochs", "3", "--learning-rate", "1e37",
       "--out", "{t}/nan-torch"], None,
@@ -246,14 +385,21 @@ TABLE = [
 ROWS = {row[0]: row for row in TABLE}
 
 
-def fill(value, t):
-    return value.format(t=t) if isinstance(value, str) else value
+def compare_seeds(t):
+    from parity.compare import compare
+    return compare(RunConfig(seed=MAX_SEED), ["jax"], 2, "faithful", t / "compare-seeds")
+
+
+def fill(value, t, row_id=""):
+    """A TABLE string with ``{t}`` (the folder of bad inputs) and ``{id}`` (the row's own output folder) filled in."""
+    return value.format(t=t, id=row_id) if isinstance(value, str) else value
 
 
 @pytest.fixture(scope="session")
 def table_results(bad):
     """Every row of TABLE run once, concurrently: ``{id: CompletedProcess}``."""
-    jobs = {row_id: (module, [fill(a, bad) for a in args], None, {k: fill(v, bad) for k, v in (env or {}).items()})
+    jobs = {row_id: (module, [fill(a, bad, row_id) for a in args], None,
+                     {k: fill(v, bad, row_id) for k, v in (env or {}).items()})
             for row_id, _, module, args, env, *_ in TABLE}
     jobs["ctrl-c"] = lambda: cli.ctrl_c("torch_version", CTRL_C, bad / "ctrl-c")
     return cli.run_many(jobs, workers=3)
@@ -268,7 +414,7 @@ def test_bad_input_table(row_id, table_results, bad, fashion, monkeypatch):
     if lib_call is not None:
         with pytest.raises(exc) as caught:
             lib_call(bad, fashion)
-        assert line.split(": error: ", 1)[1] == str(caught.value)
+        assert line.split(": error: ", 1)[1] == one_line(str(caught.value))
     if row_id == "checkpoint-malicious":
         assert not (bad / "pwned").exists(), "loading the checkpoint ran the command in it"
 
@@ -326,9 +472,9 @@ def test_ctrl_c_keeps_the_checkpoint_keras(keras_table):
 
 def check_ctrl_c(module, result, out):
     """SIGINT (Ctrl-C) after the first checkpoint: exit 130, one line, the checkpoint loads."""
-    cli.one_error_line(result, module, r"interrupted; the last completed epoch's checkpoint is kept "
-                                       r"\(continue with --resume DIR\)$", code=130)
     state = cli.read_state(out)
+    cli.one_error_line(result, module, rf"interrupted; {re.escape(str(out / 'checkpoints' / state['file']))} is kept "
+                                       rf"\(continue with --resume {re.escape(str(out))}\)$", code=130)
     assert 1 <= state["epochs_done"] < 50
     path = out / "checkpoints" / state["file"]
     if module == "torch_version":
@@ -340,6 +486,160 @@ def check_ctrl_c(module, result, out):
         from keras_version.train import compile_model, load_model
         loaded = load_model(path, compile_model(build_model()))
         assert int(loaded.optimizer.iterations) == 2 * state["epochs_done"]  # 3686 examples in batches of 2048
+
+
+# --- Files nobody may read, files that would inflate to gigabytes, a full disk ---------------------------------
+
+def test_unreadable_files_say_to_check_permissions(bad):
+    """An IDX file, state.json or a checkpoint that cannot be opened: the line says so, and never advises
+    deleting it.  (The tests run as root, who may read any file, so the opens are made to fail.)"""
+    data_copy(bad / "idx-denied", {})
+    config = RunConfig(subset=2048, batch_size=256, epochs=3)
+    for name in ("run-state-denied", "run-checkpoint-denied"):
+        fake_run(bad / name, config, ".pt", lambda p: p.write_bytes(b"weights"))
+    cases = {
+        "idx": (["--source", bad / "idx-denied", *SMALL, "--out", bad / "out" / "idx-denied"],
+                "idx-denied/train-images-idx3-ubyte.gz"),
+        "state": (["--resume", bad / "run-state-denied", *SMALL], "run-state-denied/checkpoints/state.json"),
+        "checkpoint": (["--resume", bad / "run-checkpoint-denied", *SMALL],
+                       "run-checkpoint-denied/checkpoints/epoch-0001.pt"),
+    }
+    results = cli.run_many({key: (lambda a=args, d=denied: cli.run_denied("torch_version", a, d))
+                            for key, (args, denied) in cases.items()})
+    for key, (args, denied) in cases.items():
+        cli.one_error_line(results[key], "torch_version",
+                           rf"^python -m torch_version: error: cannot read \S+/{re.escape(denied)} \(Permission "
+                           r"denied\); check its permissions$")
+
+
+def test_files_that_would_inflate_to_gigabytes_are_refused_with_little_memory(bad, tmp_path, keras_backend):
+    """A 12 MB labels file that inflates to 2.5 GB, and a 2.3 MB .keras checkpoint whose config.json
+    inflates to 2.2 GB: each refused with one line, the process never above 1.5 GB (peak RSS)."""
+    from common.checkpoint import check_keras_archive
+    config = RunConfig(subset=2048, batch_size=256, epochs=3)
+    bomb = lambda p: cli.zip_bomb(p, "config.json", 2.2, {"metadata.json": b"{}", "model.weights.h5": b""})
+    fake_run(tmp_path / "run-keras-bomb", config, ".keras", bomb)
+    checkpoint = tmp_path / "run-keras-bomb" / "checkpoints" / "epoch-0001.keras"
+    python = [cli.sys.executable, "-m"]
+    (idx, idx_peak), (keras, keras_peak) = cli.run_many({
+        "idx": lambda: cli.run_measured([*python, "torch_version", "train", "--source", str(bad / "idx-bomb"),
+                                         *SMALL, "--out", str(tmp_path / "out")]),
+        "keras": lambda: cli.run_measured([*python, "keras_version", "train", "--backend", keras_backend,
+                                           "--resume", str(tmp_path / "run-keras-bomb"), *SMALL]),
+    }).values()
+    cli.one_error_line(idx, "torch_version", ROWS["idx-bomb"][5])
+    line = cli.one_error_line(keras, "keras_version",
+                              rf"^python -m keras_version: error: {re.escape(str(checkpoint))}: entry 'config\.json' "
+                              r"would inflate to 2,348,810,240 bytes, more than the 16,777,216 allowed; the file is "
+                              r"refused unopened$")
+    print(f"\npeak RSS: IDX bomb {idx_peak / 2**20:.0f} MiB, .keras bomb {keras_peak / 2**20:.0f} MiB")
+    assert idx_peak < 1.5e9 and keras_peak < 1.5e9
+    with pytest.raises(CheckpointError) as caught:
+        check_keras_archive(checkpoint)
+    assert line.split(": error: ", 1)[1] == str(caught.value)
+
+
+def on_a_full_disk(module: str, args, size: str, where: Path, backend: str | None = None) -> tuple:
+    """Run the command line with --out on a tmpfs of ``size`` (a private mount: ``unshare``), then
+    inspect what it left there; ``(result, report)``.  Skips where no mount namespace can be made."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("a full disk is simulated with a tmpfs in a private mount namespace (unshare -rm), "
+                    "which this machine does not allow")
+    inspect = """\
+import json, sys
+from pathlib import Path
+from common.checkpoint import CheckpointDir
+out = Path(sys.argv[1]); suffix = sys.argv[2]
+report = {"files": sorted(str(p.relative_to(out)) for p in out.rglob("*"))}
+state, path = CheckpointDir(out / "checkpoints", suffix).latest()  # validates state.json against the file
+report["state"] = state
+if suffix == ".pt":
+    from torch_version.model import StackedRNN
+    from torch_version.train import load_model
+    load_model(path, StackedRNN())
+else:
+    from keras_version.model import build_model
+    from keras_version.train import load_model
+    report["iterations"] = int(load_model(path, build_model()).optimizer.iterations)
+if (out / "metrics.json").exists():
+    report["metrics"] = json.loads((out / "metrics.json").read_text())
+print(json.dumps(report))
+"""
+    suffix = ".pt" if module == "torch_version" else ".keras"
+    mount = where / "disk"
+    mount.mkdir()
+    command = " ".join(shlex.quote(str(a)) for a in cli.train_command(module, [*args, "--out", mount / "run"], backend))
+    script = (f"mount -t tmpfs -o size={size} tmpfs {mount} || exit 99\n"
+              f"{command} > {mount}.stdout 2> {mount}.stderr; echo $? > {mount}.rc\n"
+              f"{shlex.quote(cli.sys.executable)} -c {shlex.quote(inspect)} {mount / 'run'} {suffix}\n")
+    inspected = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=cli.ROOT, env=cli.cli_env(),
+                               capture_output=True, text=True, timeout=600)
+    if inspected.returncode == 99:
+        pytest.skip(f"cannot mount a tmpfs here: {inspected.stderr.strip()}")
+    assert inspected.returncode == 0, inspected.stderr[-3000:]
+    result = subprocess.CompletedProcess(command, int(Path(f"{mount}.rc").read_text()),
+                                         Path(f"{mount}.stdout").read_text(), Path(f"{mount}.stderr").read_text())
+    return result, json.loads(inspected.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("size, fails_on, epochs_kept", [("40k", r"checkpoints/epoch-0002\.pt", 1),
+                                                         ("100k", r"predictions\.png", 3)], ids=["training", "end"])
+def test_full_disk_is_one_line_and_leaves_nothing_half_written(size, fails_on, epochs_kept, tmp_path):
+    """--out on a full file system: one line, exit 2; the last checkpoint is intact (state.json matches it,
+    it loads), and no temporary or half-written file is left.  40k fills up at the second checkpoint,
+    100k at the prediction grid after training."""
+    result, report = on_a_full_disk("torch_version", ["--subset", "2048", "--batch-size", "256", "--epochs", "3"], size,
+                                    tmp_path)
+    cli.one_error_line(result, "torch_version",
+                       rf"^python -m torch_version: error: no space left on the device to write \S+/run/{fails_on} "
+                       r"\(No space left on device\); free some space, or choose another --out; \S+/run/checkpoints/"
+                       rf"epoch-000{epochs_kept}\.pt is kept \(continue with --resume \S+/run\)$")
+    assert report["state"]["epochs_done"] == epochs_kept
+    assert not [f for f in report["files"] if ".tmp" in f], report["files"]
+    assert "metrics.json" not in report["files"]  # written last: a run that did not finish has none
+
+
+def test_full_disk_keras(keras_backend, tmp_path):
+    """The same for a Keras run (its .keras writer, the same code on every backend; here the backend of this
+    pytest process): 80k holds one checkpoint, not two."""
+    result, report = on_a_full_disk("keras_version", ["--subset", "2048", "--batch-size", "1024", "--epochs", "2"],
+                                    "80k", tmp_path, keras_backend)
+    cli.one_error_line(result, "keras_version",
+                       r"^python -m keras_version: error: no space left on the device to write \S+/run/checkpoints/"
+                       r"epoch-0002\.keras \(No space left on device\); free some space, or choose another --out; "
+                       r"\S+/run/checkpoints/epoch-0001\.keras is kept \(continue with --resume \S+/run\)$")
+    assert report["state"]["epochs_done"] == 1 and report["iterations"] == 2
+    assert not [f for f in report["files"] if ".tmp" in f], report["files"]
+
+
+def test_run_cli_turns_every_way_of_stopping_into_one_line(capsys, monkeypatch):
+    """What ``common.cli.run_cli`` prints and returns for each kind of exception (in-process)."""
+    import errno
+    from common.cli import DEBUG_ENV, run_cli
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+
+    def raising(e):
+        def main():
+            raise e
+        return main
+    cases = [
+        (raising(CheckpointError("a\nb")), 2, r"prog: error: a\\nb"),
+        (raising(MemoryError()), 2, r"prog: error: out of memory \(MemoryError\); choose a smaller --hidden-size, "
+                                    r"--num-layers or --batch-size, or close other programs"),
+        (raising(RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory: "
+                              "you tried to allocate 400000000000 bytes.")), 2, r"prog: error: out of memory \(Runtime.*"),
+        (raising(OSError(errno.ENOSPC, "No space left on device", "/full/x.png")), 2,
+         r"prog: error: no space left on the device to write /full/x\.png \(No space left on device\); free some "
+         r"space, or choose another --out"),
+        (raising(KeyboardInterrupt("interrupted; x is kept")), 130, r"prog: interrupted; x is kept"),
+        (raising(KeyboardInterrupt()), 130, r"prog: interrupted"),
+        (raising(OSError(errno.EIO, "Input/output error")), 1, r"prog: internal error: OSError: .*"),
+        (raising(ValueError("a bug\nsecond line")), 1, r"prog: internal error: ValueError: a bug \(set .*"),
+    ]
+    for main, code, pattern in cases:
+        assert run_cli(main, "prog") == code
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and re.fullmatch(pattern, err.rstrip("\n")), err
 
 
 # --- Library-level errors ------------------------------------------------------------------------------

@@ -153,6 +153,8 @@ def test_torch_rnn_returns_the_sequence_keras_simple_rnn_the_last_step():
 
 @backend
 def test_stacking_keras_layers_without_return_sequences_fails():
+    """A demonstration of Keras's own behaviour (the trap of guide §1), not a test of this project:
+    it fails only if Keras changes, and no code here can make it pass or fail."""
     inputs_ = keras.Input((28, 28))
     last_step = keras.layers.SimpleRNN(8)(inputs_)  # (batch, 8): no time axis left
     with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2") as info:

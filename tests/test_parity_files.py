@@ -13,7 +13,9 @@
 """
 from __future__ import annotations
 
+import os
 import re
+import zipfile
 
 import keras
 import numpy as np
@@ -296,6 +298,9 @@ def bad_files(tmp_path_factory, small_data):
     (folder / "truncated.pt").write_bytes(data[: len(data) // 2])
     keras.Sequential([keras.Input((28, 28)), keras.layers.Lambda(lambda v: v * 2), keras.layers.SimpleRNN(8),
                       keras.layers.Dense(10)]).save(folder / "lambda.keras")
+    os.mkfifo(folder / "fifo.pt")  # reading it would block forever
+    with zipfile.ZipFile(folder / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as bomb:  # 64 MiB of zeros in ~64 kB
+        bomb.writestr("bomb/data.pkl", bytes(64 << 20))
     return folder
 
 
@@ -313,6 +318,11 @@ BAD_FILES = {  # name: (SRC, DST, pattern of the one stderr line)
     "a truncated file": ("truncated.pt", "out.keras",
                          r"truncated\.pt is a zip archive cut short \(it has no central directory\): the file is "
                          r"truncated; copy or save it again$"),
+    "a FIFO": ("fifo.pt", "out.keras",
+               r"fifo\.pt is not a regular file; give a state dict saved with torch\.save"),
+    "a zip bomb": ("bomb.pt", "out.keras",
+                   r"bomb\.pt: entry 'bomb/data\.pkl' would inflate [\d,]+ stored bytes to 67,108,864 \(more than "
+                   r"100 times\); the file is refused unopened$"),
     "an unknown DST suffix": ("notebook.pt", "out.h5",
                               r"error: DST \S+out\.h5 has suffix '\.h5'; name it \*\.keras \(a Keras model\) or "
                               r"\*\.pt \(a PyTorch state dict\)$"),

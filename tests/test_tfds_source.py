@@ -21,14 +21,36 @@ import pytest
 from common import tfds_source
 from common.data import CLASS_NAMES, COUNTS, FILES, HOW_TO_GET, find_local_dir, load_fashion_mnist
 from common.errors import DataError
+from tests import cli_support as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+PREPARE = "import sys; from common.tfds_source import prepare; prepare(sys.argv[1])"
+
+
+def kill_a_preparation(data_dir: Path) -> tuple[list[Path], int]:
+    """Start preparing into ``data_dir`` in another process and SIGKILL it once TFDS writes its first
+    tfrecord; return what it left behind (extracted IDX copies, TFDS's unfinished folder) and its size."""
+    proc = subprocess.Popen([sys.executable, "-c", PREPARE, str(data_dir)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list((data_dir / tfds_source.NAME).glob("incomplete.*/*tfrecord*")):
+        assert proc.poll() is None, "the preparation ended before it could be killed"
+        assert time.monotonic() < deadline, "TFDS wrote no tfrecord"
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    left = sorted([*data_dir.glob(f"{tfds_source.SCRATCH}*"), *(data_dir / tfds_source.NAME).glob("incomplete.*")])
+    return left, sum(f.stat().st_size for p in left for f in p.rglob("*") if f.is_file())
+
+
 @pytest.fixture(scope="session")
 def tfds_prepared(tmp_path_factory):
-    """``(data_dir, arrays, seconds, connection attempts)`` of a first, from-scratch prepare and load."""
+    """``(data_dir, arrays, seconds, connection attempts, (leftovers, their bytes))`` of a first prepare and
+    load, made in the folder where another preparation was killed half-way (``leftovers``: what it left)."""
     data_dir = tmp_path_factory.mktemp("tfds")
+    leftovers, left_bytes = kill_a_preparation(data_dir)
     attempts = []
     real_connect = socket.socket.connect
 
@@ -47,7 +69,7 @@ def tfds_prepared(tmp_path_factory):
         arrays = tfds_source.load_from_tfds(data_dir=data_dir)
         seconds = time.perf_counter() - start
     print(f"\nfirst TFDS load (import TF, prepare, read): {seconds:.1f} s")
-    return data_dir, arrays, seconds, attempts
+    return data_dir, arrays, seconds, attempts, (leftovers, left_bytes)
 
 
 def _rows(x, y):
@@ -70,19 +92,24 @@ def test_default_data_dir_is_tfds_data_dir_or_a_user_cache(monkeypatch):
 
 
 def test_prepares_offline_into_data_dir_only(tfds_prepared):
-    data_dir, _, _, attempts = tfds_prepared
+    data_dir, _, _, attempts, (leftovers, left_bytes) = tfds_prepared
     assert attempts == []
     variant = data_dir / tfds_source.NAME / "3.0.1"
     names = sorted(p.name for p in variant.iterdir())
     assert names == sorted(["dataset_info.json", "features.json", "label.labels.txt",
                             "fashion_mnist_manual-train.tfrecord-00000-of-00001",
                             "fashion_mnist_manual-test.tfrecord-00000-of-00001"])
-    # The throwaway download folder with the extracted IDX copies is gone.
-    assert sorted(p.name for p in data_dir.iterdir()) == [tfds_source.NAME]
+    # The killed preparation had left its extracted IDX copies and TFDS's unfinished folder (~55 MB);
+    # the next one removed them, and its own throwaway download folder is gone too.
+    print(f"\nleft by the killed preparation: {left_bytes / 1e6:.0f} MB in {[p.name for p in leftovers]}")
+    assert len(leftovers) == 2 and left_bytes > 50e6
+    assert not any(p.exists() for p in leftovers)
+    assert sorted(p.name for p in data_dir.iterdir()) == [tfds_source.LOCK, tfds_source.NAME]
+    assert [p.name for p in (data_dir / tfds_source.NAME).iterdir()] == ["3.0.1"]
 
 
 def test_shapes_dtypes_and_counts(tfds_prepared):
-    _, ((x_train, y_train), (x_test, y_test)), _, _ = tfds_prepared
+    _, ((x_train, y_train), (x_test, y_test)), _, _, _ = tfds_prepared
     assert x_train.shape == (COUNTS["train"], 28, 28) and x_train.dtype == np.uint8
     assert y_train.shape == (COUNTS["train"],) and y_train.dtype == np.uint8
     assert x_test.shape == (COUNTS["test"], 28, 28) and x_test.dtype == np.uint8
@@ -93,7 +120,7 @@ def test_shapes_dtypes_and_counts(tfds_prepared):
 
 @pytest.mark.parametrize("split", [0, 1], ids=["train", "test"])
 def test_same_examples_as_the_idx_files_in_tfds_order(tfds_prepared, fashion, split):
-    _, arrays, _, _ = tfds_prepared
+    _, arrays, _, _, _ = tfds_prepared
     x_tfds, y_tfds = arrays[split]
     x_file, y_file = fashion[split]
     rows_tfds, rows_file = _rows(x_tfds, y_tfds), _rows(x_file, y_file)
@@ -103,7 +130,7 @@ def test_same_examples_as_the_idx_files_in_tfds_order(tfds_prepared, fashion, sp
 
 
 def test_is_tfds_fashion_mnist_format(tfds_prepared):
-    data_dir, _, _, _ = tfds_prepared
+    data_dir, _, _, _, _ = tfds_prepared
     builder = tfds_source.builder_class()(data_dir=os.fspath(data_dir))
     assert builder.is_prepared()
     assert builder.info.full_name == "fashion_mnist_manual/3.0.1"
@@ -116,21 +143,17 @@ def test_is_tfds_fashion_mnist_format(tfds_prepared):
 
 
 def test_second_load_reuses_the_prepared_data(tfds_prepared, monkeypatch):
-    data_dir, first, first_seconds, _ = tfds_prepared
+    data_dir, first, _, _, _ = tfds_prepared
     variant = data_dir / tfds_source.NAME / "3.0.1"
     stamps = {p.name: p.stat().st_mtime_ns for p in variant.iterdir()}
     # Through common.data's "tfds" source, with no local files to prepare from:
     # any attempt to prepare again would raise DataError.
     monkeypatch.setenv("TFDS_DATA_DIR", os.fspath(data_dir))
     monkeypatch.setattr(tfds_source, "find_local_dir", lambda: None)
-    start = time.perf_counter()
     second = load_fashion_mnist("tfds")
-    seconds = time.perf_counter() - start
-    print(f"\nsecond TFDS load: {seconds:.1f} s (first: {first_seconds:.1f} s)")
     assert {p.name: p.stat().st_mtime_ns for p in variant.iterdir()} == stamps
     for (x1, y1), (x2, y2) in zip(first, second):
         assert np.array_equal(x1, x2) and np.array_equal(y1, y2)  # TFDS's order is deterministic
-    assert seconds < first_seconds / 2
 
 
 def test_missing_files_raise_a_data_error_saying_how_to_fix(tmp_path, monkeypatch):
@@ -186,3 +209,42 @@ def test_builder_survives_a_second_import_of_the_module():
     assert again.FashionMnistManual is cls is tfds_source.FashionMnistManual
     import tensorflow_datasets as tfds
     assert tfds.builder_cls(tfds_source.NAME) is cls
+
+
+# --- Failures of the tfds source on the command line: one line, exit 2 ------------------------------------------
+
+@pytest.fixture(scope="module")
+def tfds_failures(tfds_prepared, tmp_path_factory):
+    """``python -m torch_version train --source tfds`` with TFDS_DATA_DIR set to a folder nobody may write
+    to, to a copy of the prepared data with a tfrecord cut short, and to a dataset folder left empty;
+    run concurrently: ``(folder, {case: result})``."""
+    data_dir = tfds_prepared[0]
+    t = tmp_path_factory.mktemp("tfds-failures")
+    shutil.copytree(data_dir / tfds_source.NAME, t / "truncated" / tfds_source.NAME)
+    record = t / "truncated" / tfds_source.NAME / "3.0.1" / "fashion_mnist_manual-train.tfrecord-00000-of-00001"
+    record.write_bytes(record.read_bytes()[:1_000_000])
+    (t / "incomplete" / tfds_source.NAME / "3.0.1").mkdir(parents=True)
+    args = ["--source", "tfds", "--subset", "2048", "--batch-size", "256", "--epochs", "1"]
+    jobs = {case: ("torch_version", [*args, "--out", t / "out" / case], None, {"TFDS_DATA_DIR": str(folder)})
+            for case, folder in (("unwritable", "/sys/tfds"), ("truncated", t / "truncated"),
+                                 ("incomplete", t / "incomplete"))}
+    return t, cli.run_many(jobs)
+
+
+@pytest.mark.parametrize("case, pattern", [
+    ("unwritable", r"cannot prepare the tfds source in /sys/tfds \(.+\); set TFDS_DATA_DIR to a folder you may "
+                   r"write to, or use --source files$"),
+    ("truncated", r"the prepared tfds data in \S+/truncated/fashion_mnist_manual/3\.0\.1 cannot be read "
+                  r"\(DataLossError: truncated record at \d+.*\); delete that folder and load again to prepare it "
+                  r"anew$"),
+    ("incomplete", r"\S+/incomplete/fashion_mnist_manual/3\.0\.1 is not a complete TFDS dataset; delete it and "
+                   r"load again to prepare it anew$"),
+])
+def test_tfds_failures_are_one_line(tfds_failures, case, pattern):
+    """One line, exit 2 (no absl WARNING before it, no traceback); the library raises the same message."""
+    t, results = tfds_failures
+    line = cli.one_error_line(results[case], "torch_version", r"^python -m torch_version: error: " + pattern)
+    data_dir = {"unwritable": Path("/sys/tfds"), "truncated": t / "truncated", "incomplete": t / "incomplete"}[case]
+    with pytest.raises(DataError) as caught:
+        tfds_source.load_from_tfds(data_dir=data_dir)
+    assert line.split(": error: ", 1)[1] == str(caught.value)

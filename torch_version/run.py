@@ -4,11 +4,13 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
-from common.runs import checkpoint_state, checkpoints, finish_run, last_checkpoint_on_nan, make_out_dir, resume_point
+from common.runs import finish_run, resume_point, run_folder, save_checkpoint
 from torch_version.model import build_model, count_params, summary
 from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, train
 
@@ -20,37 +22,36 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     # Setup
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     set_cpu_threads(device)
-    out = make_out_dir(config)
-    ckpt = checkpoints(config, ".pt")
-    start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
+    with run_folder(config, ".pt") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
+        out = Path(config.out)
+        start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
-    # Build the model
-    torch.manual_seed(config.seed)
-    model = build_model(**config.model_kwargs()).to(device)
-    text = summary(model)
-    print(text)
-    criterion = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    if resume_from is not None:
-        load_model(resume_from, model, optimizer)
-        print(f"resuming from {resume_from} after epoch {start_epoch}")
+        # Build the model
+        torch.manual_seed(config.seed)
+        model = build_model(**config.model_kwargs()).to(device)
+        text = summary(model)
+        print(text)
+        criterion = torch.nn.CrossEntropyLoss()
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        if resume_from is not None:
+            load_model(resume_from, model, optimizer)
+            print(f"resuming from {resume_from} after epoch {start_epoch}")
 
-    # Prepare the data
-    data = data if data is not None else prepare_data(config)
+        # Prepare the data
+        data = data if data is not None else prepare_data(config)
 
-    # Train
-    def save_checkpoint(epoch, history):
-        ckpt.save(epoch + 1, lambda p: save_model(p, model, optimizer), checkpoint_state(config, history))
+        # Train
+        def on_epoch_end(epoch, history):
+            save_checkpoint(config, ckpt, epoch + 1, lambda p: save_model(p, model, optimizer), history)
 
-    with last_checkpoint_on_nan(ckpt):
         history = train(model, data.train, config.epochs, criterion, optimizer, (data.x_val, data.y_val),
-                        start_epoch=start_epoch, history=history, on_epoch_end=save_checkpoint)
+                        start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
 
-    # Evaluate
-    test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, criterion, batch_size=config.batch_size)
-    predictions = predict(model, data.x_test[:25])
-    save_model(out / "model.pt", model)
-    return finish_run(config, framework=FRAMEWORK, backend=BACKEND, params=count_params(model),
-                      test_loss=test_loss, test_accuracy=test_accuracy, history=history,
-                      images=data.test_images, labels=data.y_test, predictions=predictions,
-                      model_file="model.pt", summary=text)
+        # Evaluate
+        test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, criterion, batch_size=config.batch_size)
+        predictions = predict(model, data.x_test[:25])
+        save_model(out / "model.pt", model)
+        return finish_run(config, framework=FRAMEWORK, backend=BACKEND, params=count_params(model),
+                          test_loss=test_loss, test_accuracy=test_accuracy, history=history,
+                          images=data.test_images, labels=data.y_test, predictions=predictions,
+                          model_file="model.pt", summary=text)

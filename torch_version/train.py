@@ -6,6 +6,7 @@ The reported accuracy is micro (correct / total), the same kind as Keras's
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
@@ -110,11 +111,17 @@ def predict(model, x, batch_size=8192) -> np.ndarray:
 
 
 def save_model(path: Path, model, optimizer=None) -> Path:
-    """Save the state dicts (never the pickled module) atomically."""
+    """Save the state dicts (never the pickled module) atomically.
+
+    Serialised in memory first: torch's own file writer reports a full disk as a
+    RuntimeError (``basic_ios::clear``), Python's file as ``OSError(ENOSPC)``.
+    """
     state = {"model": model.state_dict()}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def load_model(path: Path, model, optimizer=None):
@@ -127,6 +134,8 @@ def load_model(path: Path, model, optimizer=None):
         weights = state["model"]
     except FileNotFoundError:
         raise CheckpointError(f"{path} does not exist") from None
+    except PermissionError as e:
+        raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
     except pickle.UnpicklingError as e:  # weights_only met something other than tensors and containers
         found = re.search(r"unsupported GLOBAL (\S+)", str(e))
         if found is None:
