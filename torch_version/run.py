@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import torch
 
+from common.checkpoint_writer import CheckpointWriter
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
 from common.runs import checkpoint_state, checkpoints, finish_run, last_checkpoint_on_nan, make_out_dir, resume_point
+from common.speed import torch_speed_line
 from torch_version.model import build_model, count_params, summary
-from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, train
+from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, snapshotter, train
 
 FRAMEWORK, BACKEND = "torch", "native"
 
@@ -19,7 +21,7 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
     # Setup
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    set_cpu_threads(device)
+    threads = set_cpu_threads(device)
     out = make_out_dir(config)
     ckpt = checkpoints(config, ".pt")
     start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
@@ -27,7 +29,7 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     # Build the model
     torch.manual_seed(config.seed)
     model = build_model(**config.model_kwargs()).to(device)
-    text = summary(model)
+    text = summary(model) + "\n" + torch_speed_line(device.type, threads)
     print(text)
     criterion = torch.nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -38,11 +40,11 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     # Prepare the data
     data = data if data is not None else prepare_data(config)
 
-    # Train
-    def save_checkpoint(epoch, history):
-        ckpt.save(epoch + 1, lambda p: save_model(p, model, optimizer), checkpoint_state(config, history))
+    # Train (each epoch's checkpoint is written while the next one trains)
+    with last_checkpoint_on_nan(ckpt), CheckpointWriter(ckpt) as writer:
+        def save_checkpoint(epoch, history):
+            writer.save(epoch + 1, snapshotter(model, optimizer), checkpoint_state(config, history))
 
-    with last_checkpoint_on_nan(ckpt):
         history = train(model, data.train, config.epochs, criterion, optimizer, (data.x_val, data.y_val),
                         start_epoch=start_epoch, history=history, on_epoch_end=save_checkpoint)
 

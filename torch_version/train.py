@@ -6,6 +6,7 @@ The reported accuracy is micro (correct / total), the same kind as Keras's
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import pickle
@@ -111,10 +112,21 @@ def predict(model, x, batch_size=8192) -> np.ndarray:
 
 def save_model(path: Path, model, optimizer=None) -> Path:
     """Save the state dicts (never the pickled module) atomically."""
-    state = {"model": model.state_dict()}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    return atomic_write(Path(path), snapshotter(model, optimizer)())
+
+
+def snapshotter(model, optimizer=None):
+    """``take()``: the state dicts as they are now, serialised; it returns what writes them to a
+    file later, from another thread (``common.checkpoint_writer``), while training goes on."""
+    def take():
+        state = {"model": model.state_dict()}
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)  # copies every tensor: later steps do not change these bytes
+        data = buffer.getvalue()
+        return lambda path: Path(path).write_bytes(data)
+    return take
 
 
 def load_model(path: Path, model, optimizer=None):
