@@ -321,20 +321,27 @@ class Worker:
     def choose_feed(self, keras_train) -> None:
         """Experiments: what ``fit`` reads instead of the project's ``fit_inputs``.
 
-        ``feed=arrays``: plain ``fit(x, y)`` on NumPy arrays, the first epoch's batches in
-        order (the same batch sizes and the same arithmetic, no per-epoch reshuffle): the
-        baseline for the feed's overhead.  ``feed=pydataset``: ``EpochBatches`` through
-        Keras's PyDataset adapter on every backend (the TensorFlow backend's feed before
-        the ``tf.data`` one)."""
-        feed = self.settings.get("feed")
-        if feed == "arrays":
+        ``feed=arrays``: the training input as plain NumPy arrays, ``fit(x, y)``, the first
+        epoch's batches in order (the same batch sizes and the same arithmetic, no per-epoch
+        reshuffle), the validation set as the project passes it: the baseline for the
+        training feed's overhead.  ``feed=pydataset``: ``EpochBatches`` through Keras's
+        PyDataset adapter and the validation set as arrays, on every backend (the
+        TensorFlow backend's feed before the ``tf.data`` one)."""
+        feed, project = self.settings.get("feed"), keras_train.fit_inputs
+        if feed == "arrays":  # the training input only; validation as the project feeds it
             parts = [self.batches.batch(0, step) for step in range(len(self.batches))]
             x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
             self.clock.take()  # building the arrays is not part of any epoch
-            keras_train.fit_inputs = lambda batches, start_epoch=0: {"x": x, "y": y, "batch_size": batches.batch_size}
-        elif feed == "pydataset":
-            keras_train.fit_inputs = lambda batches, start_epoch=0: {
-                "x": keras_train.EpochBatches(batches, start_epoch), "steps_per_epoch": len(batches)}
+
+            def arrays(batches, validation, start_epoch=0):
+                inputs = project(batches, validation, start_epoch)
+                return {**{k: v for k, v in inputs.items() if k.startswith("validation")},
+                        "x": x, "y": y, "batch_size": batches.batch_size}
+            keras_train.fit_inputs = arrays
+        elif feed == "pydataset":  # the feed before this round: PyDataset and validation arrays everywhere
+            keras_train.fit_inputs = lambda batches, validation, start_epoch=0: {
+                "x": keras_train.EpochBatches(batches, start_epoch), "steps_per_epoch": len(batches),
+                "validation_data": validation, "validation_batch_size": batches.batch_size}
         elif feed is not None:
             raise ValueError(f"unknown feed {feed!r}; choose arrays or pydataset")
 

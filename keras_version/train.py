@@ -89,34 +89,41 @@ class EpochBatches(keras.utils.PyDataset):
         return self.batches.batch(epoch, step, self._cached[1])
 
 
-def tf_epoch_batches(batches, start_epoch: int = 0):
-    """The same endless stream as ``EpochBatches``, as a ``tf.data`` pipeline (TensorFlow backend).
+def tf_dataset(produce, count: int | None, feature_shape: tuple):
+    """``produce(0), produce(1), ...`` (``count`` items, or endless if None) as a ``tf.data`` pipeline.
 
-    Each item is still built by ``batches.batch`` (through ``tf.numpy_function``), in
-    order, one at a time; ``prefetch(1)`` gathers the next one while a step trains, as
-    ``read_ahead`` does.  Keras reads a ``tf.data.Dataset`` natively, without the Python
-    generator and the extra copy of its ``PyDataset`` adapter.
+    Each ``(x, y)`` item is still built by NumPy code (through ``tf.numpy_function``), in
+    order, one at a time; ``prefetch(1)`` builds the next one while a step runs, as
+    ``read_ahead`` does.  Keras reads a ``tf.data.Dataset`` natively on the TensorFlow
+    backend, without the Python generator and the extra copy of its ``PyDataset``
+    adapter, and, unlike arrays, without copying the whole array into a new pipeline
+    each time it iterates (``fit(x, y)`` does that every epoch, for the validation set too).
     """
     import tensorflow as tf
-    stream = EpochBatches(batches, start_epoch)
-
-    def item(i):
-        return stream._item(int(i))  # (batch, time, features) float32, (batch,) int64
 
     def fetch(i):
-        x, y = tf.numpy_function(item, [i], (tf.float32, tf.int64))
-        x.set_shape((None, *batches.x.shape[1:]))
+        x, y = tf.numpy_function(lambda i: produce(int(i)), [i], (tf.float32, tf.int64))
+        x.set_shape((None, *feature_shape))  # (batch, time, features)
         y.set_shape((None,))
         return x, y
 
-    return tf.data.Dataset.counter().map(fetch).prefetch(1)
+    ids = tf.data.Dataset.counter() if count is None else tf.data.Dataset.range(count)
+    return ids.map(fetch).prefetch(1)
 
 
-def fit_inputs(batches, start_epoch: int = 0) -> dict:
-    """What ``fit`` reads: epoch ``e``'s batches in epoch ``e``, for ``fit(**fit_inputs(...))``."""
-    if keras.config.backend() == "tensorflow":
-        return {"x": tf_epoch_batches(batches, start_epoch), "steps_per_epoch": len(batches)}
-    return {"x": EpochBatches(batches, start_epoch), "steps_per_epoch": len(batches)}
+def fit_inputs(batches, validation, start_epoch: int = 0) -> dict:
+    """What ``fit`` reads, for ``fit(**fit_inputs(...))``: epoch ``e``'s batches in epoch ``e``, and
+    the validation set ``(x_val, y_val)`` in batches of the same size."""
+    n, size = len(batches), batches.batch_size
+    x_val, y_val = validation
+    if keras.config.backend() != "tensorflow":
+        return {"x": EpochBatches(batches, start_epoch), "steps_per_epoch": n,
+                "validation_data": (x_val, y_val), "validation_batch_size": size}  # else batches of 32
+    stream = EpochBatches(batches, start_epoch)
+    x_val, y_val = np.ascontiguousarray(x_val, np.float32), np.asarray(y_val, np.int64)
+    return {"x": tf_dataset(stream._item, None, batches.x.shape[1:]), "steps_per_epoch": n,
+            "validation_data": tf_dataset(lambda i: (x_val[i * size:(i + 1) * size], y_val[i * size:(i + 1) * size]),
+                                          -(-len(x_val) // size), x_val.shape[1:])}
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -156,11 +163,9 @@ def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on
     history = history if history is not None else empty_history()
     check_input_shape(model, (None, *batches.x.shape[1:]))
     model.fit(
-        **fit_inputs(batches, start_epoch),
+        **fit_inputs(batches, validation, start_epoch),
         epochs=epochs,
         initial_epoch=start_epoch,
-        validation_data=validation,
-        validation_batch_size=batches.batch_size,  # else Keras would validate in batches of 32
         callbacks=[_EpochEnd(epochs, history, on_epoch_end, verbose)],
         shuffle=False,  # the shared batches are already shuffled, per epoch, from the seed
         verbose=0,

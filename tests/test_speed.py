@@ -196,10 +196,17 @@ def test_the_feed_serves_each_epochs_batches_in_order(small_data, start_epoch, k
     from keras_version.train import fit_inputs
     batches = small_data.train
     n = len(batches)
-    inputs = fit_inputs(batches, start_epoch)
+    inputs = fit_inputs(batches, (small_data.x_val, small_data.y_val), start_epoch)
     if keras_backend == "tensorflow":
         import tensorflow as tf
         assert isinstance(inputs["x"], tf.data.Dataset)  # the tf.data feed, not the PyDataset adapter
+        validation = [tuple(np.asarray(a) for a in item) for item in inputs["validation_data"]]
+        assert np.array_equal(np.concatenate([x for x, _ in validation]), small_data.x_val)
+        assert np.array_equal(np.concatenate([y for _, y in validation]), small_data.y_val)
+        n_val, size = len(small_data.y_val), batches.batch_size
+        assert [len(y) for _, y in validation] == [min(size, n_val - i) for i in range(0, n_val, size)]
+    else:
+        assert inputs["validation_batch_size"] == batches.batch_size
     assert inputs["steps_per_epoch"] == n
     adapter = get_data_adapter(inputs["x"], steps_per_epoch=n)
     stream = iter(adapter.get_tf_dataset() if keras_backend == "tensorflow" else adapter.get_numpy_iterator())
