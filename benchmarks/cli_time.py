@@ -1,24 +1,25 @@
-"""Whole command-line runs, timed from outside: what a user waits for, per epoch and in all.
+"""Whole command-line runs, timed as a user waits for them: per epoch and in all.
 
     python -m benchmarks.cli_time [--paths torch,keras-torch,keras-jax,keras-tensorflow]
-                                  [--epochs 2,8] [--rounds 2] [--json out.json]
+                                  [--epochs 8] [--rounds 3] [--json out.json]
 
 Each path is the real command (``python -m torch_version train`` or
-``python -m keras_version train --backend B``) with the notebook's recipe, run once
-for each number of epochs in ``--epochs`` (a short and a long run) in every round.
-The rounds rotate the order of the paths, so a change in the machine's load hits
-them alike.  From the wall seconds ``T(n)`` of whole runs of ``n`` epochs:
+``python -m keras_version train --backend B``) with the notebook's recipe, ``--epochs``
+epochs, once per round; the rounds rotate the order of the paths, so a change in the
+machine's load hits them alike.  While a run goes, the time each epoch line arrives on
+its standard output is noted.  Per path (medians over rounds, epochs 2 to N):
 
-* **per epoch** = (T(long) - T(short)) / (long - short): start-up (imports, data,
-  compilation in the first epoch, the final evaluation and plots) cancels out;
-* **start-up** = T(short) - short x per epoch: what a run costs besides its epochs;
-* **epoch line** = the seconds the run records for those epochs (``metrics.json``:
+* **per epoch** = the time from one epoch line to the next: everything the command
+  does per epoch (training, validation, checkpoint, history, the line itself);
+* **epoch line** = the seconds the run itself records for an epoch (``metrics.json``:
   training steps and validation, what the epoch line prints);
 * **outside the epoch** = per epoch - epoch line: the command's own per-epoch work
-  beyond the recipe (taking the checkpoint's snapshot, the history, the epoch line).
+  beyond the recipe (the checkpoint's snapshot and hand-over, the history, the line).
+  Both come from the same epochs of the same run, so the machine's load cancels;
+* **whole run**, **first epoch** (compilation included) and **start-up** = whole run
+  - the epochs' own seconds (imports, data, model, final evaluation, plots, files).
 
-A path's figures are medians over rounds.  Every run writes into a fresh temporary
-folder, which is deleted afterwards.
+Every run writes into a fresh temporary folder, deleted afterwards.
 """
 from __future__ import annotations
 
@@ -52,80 +53,87 @@ def command(path: str, epochs: int, out: Path, extra: list[str]) -> list[str]:
             "--epochs", str(epochs), "--out", str(out), *extra]
 
 
+EPOCH_LINE = re.compile(r"^epoch\s+(\d+)/(\d+)\s")
+
+
 def run_once(path: str, epochs: int, folder: Path, extra: list[str]) -> dict:
-    """One whole run; its wall seconds, the epoch seconds it recorded and the settings it printed."""
+    """One whole run: its wall seconds, when each epoch line arrived, what the run recorded."""
     out = Path(tempfile.mkdtemp(prefix=f"{path}-{epochs}-", dir=folder))
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     started = time.perf_counter()
-    result = subprocess.run(command(path, epochs, out, extra), cwd=ROOT, env=env, capture_output=True, text=True)
+    arrivals, lines = {}, []
+    with subprocess.Popen(command(path, epochs, out, extra), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, bufsize=1) as process:
+        for line in process.stdout:
+            found = EPOCH_LINE.match(line)
+            if found:
+                arrivals[int(found.group(1))] = time.perf_counter() - started
+            lines.append(line)
+        stderr = process.stderr.read()
+        code = process.wait()
     seconds = time.perf_counter() - started
     try:
-        if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            return {"error": f"exit {result.returncode}: {last}"}
+        if code != 0:
+            return {"error": f"exit {code}: {(stderr.strip().splitlines() or ['no output'])[-1]}"}
         metrics = json.loads((out / "metrics.json").read_text())
-        settings = re.search(r"^speed settings .*$", result.stdout, re.MULTILINE)
+        settings = next((x.strip() for x in lines if x.startswith("speed settings")), None)
         return {"seconds": seconds, "epoch_seconds": metrics["epoch_seconds"],
-                "settings": settings.group(0) if settings else None}
+                "arrivals": [arrivals.get(e) for e in range(1, epochs + 1)], "settings": settings}
     finally:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def measure(paths, epochs: tuple[int, int], rounds: int, extra: list[str]) -> dict:
-    short, long = epochs
+def measure(paths, epochs: int, rounds: int, extra: list[str]) -> dict:
     runs = {p: [] for p in paths}
     with tempfile.TemporaryDirectory(prefix="cli-time-") as folder:
         for r in range(rounds):
             order = list(paths[r % len(paths):]) + list(paths[:r % len(paths)])
             for path in order:
-                pair = {}
-                for n in ((short, long) if r % 2 == 0 else (long, short)):
-                    pair[n] = run_once(path, n, Path(folder), extra)
-                    done = pair[n]
-                    text = done.get("error") or f"{done['seconds']:.1f} s"
-                    print(f"  round {r + 1}/{rounds}  {path:<18} {n:>3} epochs  {text}", flush=True)
-                runs[path].append(pair)
-    return {p: summarize(p, runs[p], short, long) for p in paths}
+                done = run_once(path, epochs, Path(folder), extra)
+                runs[path].append(done)
+                text = done.get("error") or (f"{done['seconds']:.1f} s, first epoch {done['epoch_seconds'][0]:.1f} s, "
+                                             f"then {' '.join(f'{s:.2f}' for s in done['epoch_seconds'][1:])} s")
+                print(f"  round {r + 1}/{rounds}  {path:<18} {text}", flush=True)
+    return {p: summarize(p, runs[p]) for p in paths}
 
 
-def summarize(path: str, runs: list[dict], short: int, long: int) -> dict:
-    good = [r for r in runs if "error" not in r[short] and "error" not in r[long]]
+def summarize(path: str, runs: list[dict]) -> dict:
+    good = [r for r in runs if "error" not in r and None not in r["arrivals"]]
     out = {"path": path, "label": LABELS[path], "rounds": len(good)}
-    errors = [r[n]["error"] for r in runs for n in (short, long) if "error" in r[n]]
+    errors = [r["error"] for r in runs if "error" in r]
     if errors:
         out["error"] = errors[0]
-    if not good:
+    if not good or len(good[0]["arrivals"]) < 3:
         return out
-    per_epoch = [(r[long]["seconds"] - r[short]["seconds"]) / (long - short) for r in good]
-    line = [sum(r[long]["epoch_seconds"][short:long]) / (long - short) for r in good]
-    startup = [r[short]["seconds"] - short * p for r, p in zip(good, per_epoch)]
-    first = [r[n]["epoch_seconds"][0] for r in good for n in (short, long)]
+    cycles = [b - a for r in good for a, b in zip(r["arrivals"][1:], r["arrivals"][2:])]  # epochs 3..N
+    recorded = [s for r in good for s in r["epoch_seconds"][2:]]
+    outside = [(b - a) - s for r in good for a, b, s in zip(r["arrivals"][1:], r["arrivals"][2:], r["epoch_seconds"][2:])]
     out.update(
-        per_epoch=median(per_epoch), per_epoch_rounds=per_epoch, epoch_line=median(line),
-        outside=median([p - e for p, e in zip(per_epoch, line)]), startup=median(startup),
-        first_epoch=median(first), settings=good[-1][long]["settings"],
-        whole_seconds={n: [r[n]["seconds"] for r in good] for n in (short, long)},
+        per_epoch=median(cycles), epoch_line=median(recorded), outside=median(outside),
+        whole_run=median([r["seconds"] for r in good]), first_epoch=median([r["epoch_seconds"][0] for r in good]),
+        startup=median([r["seconds"] - sum(r["epoch_seconds"]) for r in good]),
+        settings=good[-1]["settings"], runs=good,
     )
     out["outside_share"] = out["outside"] / out["epoch_line"] if out["epoch_line"] else None
-    out["notebook_recipe_seconds"] = out["startup"] + NOTEBOOK_EPOCHS * out["per_epoch"]
+    epochs = len(good[0]["arrivals"])
+    out["notebook_recipe_seconds"] = out["whole_run"] + (NOTEBOOK_EPOCHS - epochs) * out["per_epoch"]
     return out
 
 
-def markdown(results: dict, epochs: tuple[int, int]) -> str:
-    short, long = epochs
+def markdown(results: dict, epochs: int) -> str:
     reference = (results.get(REFERENCE) or {}).get("per_epoch")
-    lines = [f"| path | s / epoch, whole run ({long} − {short} epochs) | × PyTorch | epoch line s / epoch "
-             f"| outside the epoch | start-up s | first epoch s | 64 epochs, est. s | settings |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for path, r in results.items():
+    lines = [f"| path | s / epoch, line to line | × PyTorch | epoch line s / epoch | outside the epoch "
+             f"| whole run of {epochs} epochs, s | first epoch s | start-up s | 64 epochs, est. s | settings |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results.values():
         if "per_epoch" not in r:
-            lines.append(f"| {r['label']} (failed: {r.get('error', '?')[:80]}) |  |  |  |  |  |  |  |  |")
+            lines.append(f"| {r['label']} (failed: {r.get('error', '?')[:80]}) |" + "  |" * 9)
             continue
         ratio = f"{r['per_epoch'] / reference:.2f}" if reference else "–"
         settings = (r.get("settings") or "").split(": ", 1)[-1]
         lines.append(f"| {r['label']} | {r['per_epoch']:.3f} | {ratio} | {r['epoch_line']:.3f} | "
-                     f"{r['outside']:+.3f} s ({100 * r['outside_share']:+.1f} %) | {r['startup']:.1f} | "
-                     f"{r['first_epoch']:.1f} | {r['notebook_recipe_seconds']:.0f} | {settings} |")
+                     f"{r['outside']:+.3f} s ({100 * r['outside_share']:+.1f} %) | {r['whole_run']:.1f} | "
+                     f"{r['first_epoch']:.1f} | {r['startup']:.1f} | {r['notebook_recipe_seconds']:.0f} | {settings} |")
     return "\n".join(lines)
 
 
@@ -146,21 +154,11 @@ def markdown_goals(results: dict) -> str:
     return "\n".join(lines)
 
 
-def epochs_pair(text: str) -> tuple[int, int]:
-    try:
-        short, long = (int(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two epoch counts such as 2,8, got {text!r}") from None
-    if not 1 <= short < long:
-        raise argparse.ArgumentTypeError(f"expected 1 <= short < long, got {text!r}")
-    return short, long
-
-
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.cli_time", description=__doc__.split("\n\n")[0])
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, from {','.join(PATHS)} (default: all)")
-    p.add_argument("--epochs", type=epochs_pair, default=(2, 8), help="short,long run lengths (default: 2,8)")
-    p.add_argument("--rounds", type=int, default=2, help="rounds; the median is reported (default: 2)")
+    p.add_argument("--epochs", type=int, default=8, help="epochs per run, at least 3 (default: 8)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported (default: 3)")
     p.add_argument("--subset", type=int, default=None, help="train on the first N examples (tests; default: all)")
     p.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
     args = p.parse_args(argv)
@@ -170,6 +168,8 @@ def parse_args(argv=None):
         p.error(f"unknown path {unknown[0]!r}; choose from {', '.join(PATHS)}")
     if args.rounds < 1:
         p.error("--rounds must be at least 1")
+    if args.epochs < 3:
+        p.error("--epochs must be at least 3 (the first epoch compiles; the second starts the measurement)")
     return args
 
 
@@ -179,7 +179,7 @@ def main(argv=None) -> dict:
     extra = ["--subset", str(args.subset)] if args.subset else []
     report = {"command": "python -m benchmarks.cli_time " + " ".join(sys.argv[1:] if argv is None else argv),
               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-              "machine": machine(), "epochs": list(args.epochs), "rounds": args.rounds, "subset": args.subset}
+              "machine": machine(), "epochs": args.epochs, "rounds": args.rounds, "subset": args.subset}
     print(machine_line(report["machine"]), flush=True)
     report["paths"] = measure(args.paths, args.epochs, args.rounds, extra)
     report["machine"]["load_average_end"] = load_average()
