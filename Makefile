@@ -43,11 +43,14 @@ run: install data
 	$(PY) -m parity compare --backends torch,jax --out runs/compare
 
 # The whole suite under the torch backend, then the backend-dependent tests under jax and tensorflow:
-# Keras reads KERAS_BACKEND once per process.
+# Keras reads KERAS_BACKEND once per process.  pytest-xdist spreads each run over TEST_JOBS worker
+# processes (each takes the next test when it is free); TEST_JOBS=0 runs everything in one process.
+TEST_JOBS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal
 test: install data
-	KERAS_BACKEND=torch $(PY) -m pytest
-	KERAS_BACKEND=jax $(PY) -m pytest -m backend
-	KERAS_BACKEND=tensorflow $(PY) -m pytest -m backend
+	KERAS_BACKEND=torch $(PYTEST)
+	KERAS_BACKEND=jax $(PYTEST) -m backend
+	KERAS_BACKEND=tensorflow $(PYTEST) -m backend
 
 test-guide: install data
 	KERAS_BACKEND=torch $(PY) -m pytest -m guide

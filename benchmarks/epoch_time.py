@@ -30,13 +30,13 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import load_average, machine, machine_line
 from benchmarks.worker import LABELS, PATHS, backend_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +162,8 @@ def summarize(entry: dict, scale: float = 1.0) -> dict:
         "data_share": data_total / epoch_total if epoch_total > 0 else None,
         "data_wait_share": wait_total / epoch_total if epoch_total > 0 else None,
         "data_background_share": background_total / epoch_total if epoch_total > 0 else None,
+        "validation_seconds_per_epoch": (sum(v for r in runs for v in r.get("validation_seconds", [])) / epochs * scale
+                                         if epochs else None),
         "peak_rss_mib": max((r["peak_rss_mib"] for r in runs), default=None),
         "final_loss": runs[-1]["loss"][-1] if runs else None,
     }
@@ -175,24 +177,16 @@ def summarize(entry: dict, scale: float = 1.0) -> dict:
 
 # --- The benchmark --------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> dict:
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
-            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+def feed_key(path: str) -> str:
+    return f"{path} [feed=arrays]"
 
 
 def main_table(args) -> dict:
     entries = [{"key": p, "path": p, "settings": args.settings} for p in args.paths]
-    for path, settings in args.variants:
+    variants = list(args.variants)
+    if args.feed_baseline:  # plain fit(x, y) on arrays beside each Keras path: the feed's overhead
+        variants += [(p, {"feed": "arrays"}) for p in args.paths if backend_of(p)]
+    for path, settings in variants:
         key = f"{path} [{', '.join(f'{k}={v}' for k, v in settings.items())}]"
         entries.append({"key": key, "path": path, "settings": {**args.settings, **settings}})
     setup = {"cell": "rnn", "hidden_size": 8, "subset": args.subset, "warmup_epochs": args.warmup_epochs,
@@ -217,9 +211,55 @@ def main_table(args) -> dict:
     return {"paths": results, "versions": versions}
 
 
+# The goals of issue 11, in seconds per epoch of the notebook's recipe.
+FEED_LIMIT = 1.05        # the shared batches at most 5 % over fit on arrays, on every backend
+RATIO_LIMITS = {"keras-torch": 1.25, "keras-jax": 0.9, "keras-tensorflow": 0.8}  # × PyTorch
+BEST_LIMIT, MOONSHOT = 0.3, 0.15
+
+
+def goals(results: dict) -> list[dict]:
+    """Each goal with the measured value (wall clock; CPU seconds beside it) and met or not."""
+    rows = []
+
+    def seconds(key, field="seconds_per_epoch"):
+        return (results.get(key) or {}).get(field)
+
+    for path in RATIO_LIMITS:
+        feed, arrays = seconds(path), seconds(feed_key(path))
+        if feed and arrays:
+            cpu_feed, cpu_arrays = seconds(path, "cpu_seconds_per_epoch"), seconds(feed_key(path), "cpu_seconds_per_epoch")
+            rows.append({"goal": f"{LABELS[path]}: shared batches vs fit on arrays", "limit": f"≤ {FEED_LIMIT:.2f}×",
+                         "value": feed / arrays, "cpu_value": cpu_feed / cpu_arrays if cpu_feed and cpu_arrays else None,
+                         "met": feed / arrays <= FEED_LIMIT})
+    reference = seconds(REFERENCE)
+    for path, limit in RATIO_LIMITS.items():
+        if seconds(path) and reference:
+            cpu, cpu_ref = seconds(path, "cpu_seconds_per_epoch"), seconds(REFERENCE, "cpu_seconds_per_epoch")
+            rows.append({"goal": f"{LABELS[path]} vs PyTorch", "limit": f"≤ {limit:.2f}×",
+                         "value": seconds(path) / reference, "cpu_value": cpu / cpu_ref if cpu and cpu_ref else None,
+                         "met": seconds(path) / reference <= limit})
+    measured = [(r["seconds_per_epoch"], k) for k, r in results.items()
+                if r.get("seconds_per_epoch") and "[" not in k and k != "notebook"]
+    if measured:
+        best, key = min(measured)
+        rows.append({"goal": f"best path ({LABELS[results[key]['path']]})", "limit": f"≤ {BEST_LIMIT} s/epoch "
+                     f"(moonshot {MOONSHOT})", "value": best, "unit": "s", "met": best <= BEST_LIMIT})
+    return rows
+
+
+def markdown_goals(rows: list[dict]) -> str:
+    lines = ["| goal | target | measured (wall) | CPU time | met |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        unit = " s" if r.get("unit") == "s" else "×"
+        lines.append(f"| {r['goal']} | {r['limit']} | {r['value']:.2f}{unit} | "
+                     f"{fmt(r.get('cpu_value'), '.2f')}{'×' if r.get('cpu_value') else ''} | "
+                     f"{'yes' if r['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def best_keras_path(results: dict) -> str | None:
     keras_paths = [(r["seconds_per_epoch"], k) for k, r in results.items()
-                   if backend_of(k) and r.get("seconds_per_epoch")]
+                   if backend_of(k) and "[" not in k and r.get("seconds_per_epoch")]
     return min(keras_paths)[1] if keras_paths else None
 
 
@@ -268,9 +308,9 @@ def data_share_text(r: dict) -> str:
 
 
 def markdown_main(results: dict) -> str:
-    lines = ["| path | s / epoch (median) | min – max | CPU s / epoch | data share (wait + background) "
-             "| peak RSS (MiB) | × PyTorch | 64 epochs (s) | device |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = ["| path | s / epoch (median) | min – max | CPU s / epoch | validation s / epoch "
+             "| data share (wait + background) | peak RSS (MiB) | × PyTorch | 64 epochs (s) | device |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for key, r in results.items():
         rounds = r["round_seconds_per_epoch"]
         spread = f"{min(rounds):.3f} – {max(rounds):.3f}" if rounds else "–"
@@ -278,7 +318,7 @@ def markdown_main(results: dict) -> str:
         if r.get("error"):
             name += f" (failed: {r['error'][:60]})"
         lines.append(f"| {name} | {fmt(r['seconds_per_epoch'], '.3f')} | {spread} | "
-                     f"{fmt(r['cpu_seconds_per_epoch'], '.2f')} | "
+                     f"{fmt(r['cpu_seconds_per_epoch'], '.2f')} | {fmt(r.get('validation_seconds_per_epoch'), '.3f')} | "
                      f"{data_share_text(r)} | "
                      f"{fmt(r['peak_rss_mib'], '.0f')} | {fmt(r['ratio_to_torch'], '.2f')} | "
                      f"{fmt(r['notebook_recipe_seconds'], '.1f')} | {r.get('device') or '–'} |")
@@ -338,10 +378,13 @@ def parse_args(argv=None):
     p.add_argument("--subset", type=int, default=None, help="train on the first N training examples (tests)")
     p.add_argument("--setting", dest="settings", type=setting, action="append", default=[],
                    help="KEY=VALUE override for every path (experiments): torch_threads=N, prefetch=false, "
-                        "jit_compile=true|false, steps_per_execution=N, torch_compile=true, unroll=true, "
+                        "jit_compile=auto|true|false, steps_per_execution=N, torch_compile=true, unroll=true|false, "
+                        "feed=arrays|pydataset, "
                         "tf_threads=N, or an UPPERCASE environment variable such as XLA_FLAGS=...")
     p.add_argument("--variant", dest="variants", type=variant, action="append", default=[],
                    help="PATH:KEY=VALUE,... : also time PATH with these settings, side by side (experiments)")
+    p.add_argument("--feed-baseline", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time each Keras path on plain fit(x, y) arrays, for the feed's overhead (default: on)")
     p.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
     p.add_argument("--quick", action="store_true", help="1 timed epoch x 2 rounds, no scaling table (< 1 min)")
     p.add_argument("--render", metavar="JSON", help="only print the tables of a saved --json report")
@@ -363,9 +406,13 @@ def run(args) -> dict:
               "recipe": {"batch_size": 8192, "optimizer": "Adam(lr=1e-3)", "model": "3 x rnn(8) -> last step -> linear(10)",
                          "subset": args.subset, "epochs_per_round": args.epochs, "rounds": args.repeats,
                          "warmup_epochs": args.warmup_epochs, "settings": args.settings}}
+    print(machine_line(report["machine"]), flush=True)
     report.update(main_table(args))
     results = report["paths"]
+    report["machine"]["load_average_after_main_table"] = load_average()
     print("\n" + markdown_main(results) + "\n", flush=True)
+    report["goals"] = goals(results)
+    print(markdown_goals(report["goals"]) + "\n", flush=True)
 
     if args.scaling_paths == "none":
         scaling_paths = []
@@ -383,8 +430,9 @@ def run(args) -> dict:
         report["scaling"] = {"paths": scaling_paths, "train_batches": args.scale_batches,
                              "epochs": args.scale_epochs, "rows": rows}
         print("\n" + markdown_scaling(rows, args.hidden_sizes, args.cells) + "\n", flush=True)
-    report["machine"]["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    report["machine"]["load_average_end"] = load_average()
     report["wall_seconds"] = time.perf_counter() - started
+    print(machine_line(report["machine"]), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -396,7 +444,9 @@ def run(args) -> dict:
 def render(path: Path) -> None:
     """Print the Markdown tables of a saved ``--json`` report again."""
     report = json.loads(Path(path).read_text())
-    print(markdown_main(report["paths"]))
+    print(machine_line(report["machine"]) + "\n")
+    print(markdown_main(report["paths"]) + "\n")
+    print(markdown_goals(goals(report["paths"])))
     if report.get("scaling"):
         rows = report["scaling"]["rows"]
         hidden = sorted({r["hidden_size"] for r in rows})

@@ -63,18 +63,32 @@ class DataClock:
     """Time the data pipeline costs an epoch.
 
     ``wait``: seconds the training loop, on the main thread, spent getting its next
-    batch.  ``background``: CPU seconds other threads spent gathering batches (the
+    batch.  ``validation``: seconds of the epoch's validation pass.  ``background``: CPU seconds other threads spent gathering batches (the
     project's read-ahead thread, tf.data's threads); on a busy 2-core machine they
     are taken from the training, so the data share counts both.
     """
 
     def __init__(self):
-        self.wait = self.background = 0.0
+        self.wait = self.background = self.validation = 0.0
 
     def take(self) -> tuple[float, float]:
         taken = (self.wait, self.background)
         self.wait = self.background = 0.0
         return taken
+
+    def take_validation(self) -> float:
+        taken, self.validation = self.validation, 0.0
+        return taken
+
+    def timed_validation(self, evaluate):
+        """``evaluate`` that adds its wall seconds to ``validation`` (the validation pass of an epoch)."""
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return evaluate(*args, **kwargs)
+            finally:
+                self.validation += time.perf_counter() - started
+        return timed
 
 
 def on_main_thread() -> bool:
@@ -255,7 +269,7 @@ class Worker:
 
     def train_all(self, channel, warmup_epochs: int, timed_epochs: int, started: float, info: dict) -> None:
         total = warmup_epochs + timed_epochs
-        segment = {"first": 0, "end": warmup_epochs, "data": [], "cpu": [], "cpu_mark": cpu_seconds()}
+        segment = {"first": 0, "end": warmup_epochs, "data": [], "cpu": [], "validation": [], "cpu_mark": cpu_seconds()}
 
         def next_segment(done: int) -> None:
             command = channel.command()
@@ -263,13 +277,15 @@ class Worker:
                 raise SystemExit(0)
             if command.get("cmd") != "run" or done + command.get("epochs", 0) > total:
                 raise RuntimeError(f"expected a run of at most {total - done} epochs, got {command}")
-            segment.update(first=done, end=done + command["epochs"], data=[], cpu=[])
+            segment.update(first=done, end=done + command["epochs"], data=[], cpu=[], validation=[])
             self.clock.take()
+            self.clock.take_validation()
             segment["cpu_mark"] = cpu_seconds()
 
         def on_epoch_end(epoch, history):
             now = cpu_seconds()
             segment["data"].append(self.clock.take())  # (wait, background)
+            segment["validation"].append(self.clock.take_validation())
             segment["cpu"].append(now - segment["cpu_mark"])
             done = epoch + 1
             if done < segment["end"]:
@@ -280,6 +296,7 @@ class Worker:
                 channel.reply({**info, "setup_seconds": time.perf_counter() - started, "warmup_seconds": seconds})
             else:
                 channel.reply({"seconds": seconds, "data_seconds": segment["data"], "cpu_seconds": segment["cpu"],
+                               "validation_seconds": segment["validation"],
                                "loss": history["loss"][segment["first"]:done],
                                "val_accuracy": history["val_accuracy"][segment["first"]:done],
                                "peak_rss_mib": peak_rss_mib()})
@@ -290,12 +307,43 @@ class Worker:
             channel.reply({**info, "setup_seconds": time.perf_counter() - started, "warmup_seconds": []})
             next_segment(0)
         if self.backend is None:
-            from torch_version.train import train
-            train(self.model, WaitTimed(self.batches, self.clock), total, self.criterion, self.optimizer,
-                  self.validation, on_epoch_end=on_epoch_end, verbose=False)
+            from torch_version import train as torch_train
+            torch_train.evaluate = self.clock.timed_validation(torch_train.evaluate)
+            torch_train.train(self.model, WaitTimed(self.batches, self.clock), total, self.criterion, self.optimizer,
+                              self.validation, on_epoch_end=on_epoch_end, verbose=False)
         else:
-            from keras_version.train import train
-            train(self.model, self.batches, total, self.validation, on_epoch_end=on_epoch_end, verbose=False)
+            from keras_version import train as keras_train
+            self.model.evaluate = self.clock.timed_validation(self.model.evaluate)  # fit validates through it
+            self.choose_feed(keras_train)
+            keras_train.train(self.model, self.batches, total, self.validation, on_epoch_end=on_epoch_end,
+                              verbose=False)
+
+    def choose_feed(self, keras_train) -> None:
+        """Experiments: what ``fit`` reads instead of the project's ``fit_inputs``.
+
+        ``feed=arrays``: the training input as plain NumPy arrays, ``fit(x, y)``, the first
+        epoch's batches in order (the same batch sizes and the same arithmetic, no per-epoch
+        reshuffle), the validation set as the project passes it: the baseline for the
+        training feed's overhead.  ``feed=pydataset``: ``EpochBatches`` through Keras's
+        PyDataset adapter and the validation set as arrays, on every backend (the
+        TensorFlow backend's feed before the ``tf.data`` one)."""
+        feed, project = self.settings.get("feed"), keras_train.fit_inputs
+        if feed == "arrays":  # the training input only; validation as the project feeds it
+            parts = [self.batches.batch(0, step) for step in range(len(self.batches))]
+            x, y = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+            self.clock.take()  # building the arrays is not part of any epoch
+
+            def arrays(batches, validation, start_epoch=0):
+                inputs = project(batches, validation, start_epoch)
+                return {**{k: v for k, v in inputs.items() if k.startswith("validation")},
+                        "x": x, "y": y, "batch_size": batches.batch_size}
+            keras_train.fit_inputs = arrays
+        elif feed == "pydataset":  # the feed before this round: PyDataset and validation arrays everywhere
+            keras_train.fit_inputs = lambda batches, validation, start_epoch=0: {
+                "x": keras_train.EpochBatches(batches, start_epoch), "steps_per_epoch": len(batches),
+                "validation_data": validation, "validation_batch_size": batches.batch_size}
+        elif feed is not None:
+            raise ValueError(f"unknown feed {feed!r}; choose arrays or pydataset")
 
     def build(self):
         if self.backend is None:
@@ -313,23 +361,18 @@ class Worker:
                 model = torch.compile(model)
             return model
         import keras
+        from common.speed import keras_speed
         from keras_version.model import build_model
         from keras_version.train import compile_model
         keras.backend.clear_session()
         keras.utils.set_random_seed(self.config.seed)
-        model = build_model(**self.config.model_kwargs())
-        if self.settings.get("unroll") is not None:
-            for layer in model.layers:  # an experiment only: the project's model does not unroll
-                for rnn in (layer, getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)):
-                    if rnn is not None and hasattr(rnn, "unroll"):
-                        rnn.unroll = bool(self.settings["unroll"])
-        compile_model(model, self.config.learning_rate)
+        # The project's per-backend settings (common/speed.py); an experiment may override each one.
+        self.speed = keras_speed(self.backend, self.settings.get("unroll"), self.settings.get("jit_compile"),
+                                 self.settings.get("steps_per_execution"))
+        model = build_model(**self.config.model_kwargs(), unroll=self.speed.unroll)
+        compile_model(model, self.config.learning_rate, jit_compile=self.speed.jit_compile,
+                      steps_per_execution=self.speed.steps_per_execution)
         self.override_threads()
-        # Experiments override compile_model's choices the way compile() would have set them.
-        if self.settings.get("jit_compile") is not None:
-            model.jit_compile = self.settings["jit_compile"]
-        if self.settings.get("steps_per_execution") is not None:
-            model.steps_per_execution = int(self.settings["steps_per_execution"])
         return model
 
     def override_threads(self) -> None:
@@ -343,8 +386,10 @@ class Worker:
             import torch
             out["torch_threads"] = torch.get_num_threads()
         if self.backend is not None:
-            out["jit_compile"] = self.model.jit_compile
+            out["unroll"] = self.speed.unroll
+            out["jit_compile"] = self.model.jit_compile  # "auto" resolved
             out["steps_per_execution"] = self.model.steps_per_execution
+            out["feed"] = self.settings.get("feed", "tf.data" if self.backend == "tensorflow" else "PyDataset")
         return {**out, **{k: v for k, v in self.settings.items() if k not in out}}
 
     def device(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from common.config import BACKENDS, CELLS, MAX_SEED, RunConfig
 from common.data import SOURCES
 from common.errors import UserError
+from common.speed import JIT_CHOICES, help_text, parse_jit_compile
 
 DEBUG_ENV = "STACKED_RNN_DEBUG"
 
@@ -90,7 +91,21 @@ def build_parser(prog: str, description: str, with_backend: bool = False) -> arg
     train.add_argument("--overwrite", action="store_true",
                        help="start afresh even if --out holds another run's checkpoints; they are kept until this "
                             "run saves its first epoch (default: refuse)")
+    if with_backend:
+        add_speed_flags(train)
     return parser
+
+
+def add_speed_flags(parser: argparse.ArgumentParser) -> None:
+    """Keras's speed settings; each defaults to the backend's entry in ``common/speed.py``."""
+    group = parser.add_argument_group("speed settings (Keras; the defaults depend on the backend: common/speed.py)")
+    group.add_argument("--unroll", action=argparse.BooleanOptionalAction, default=None,
+                       help=f"unroll the recurrent layers' time loop (default: {help_text('unroll')})")
+    group.add_argument("--jit-compile", choices=JIT_CHOICES, default=None,
+                       help=f"Keras's jit_compile: XLA on JAX and TensorFlow, torch.compile on torch "
+                            f"(default: {help_text('jit_compile')})")
+    group.add_argument("--steps-per-execution", type=positive_int, default=None, metavar="N",
+                       help=f"training steps per compiled call (default: {help_text('steps_per_execution')})")
 
 
 def config_from_args(args: argparse.Namespace, default_out: str) -> RunConfig:
@@ -101,7 +116,9 @@ def config_from_args(args: argparse.Namespace, default_out: str) -> RunConfig:
     return RunConfig(epochs=args.epochs, batch_size=args.batch_size, hidden_size=args.hidden_size,
                      num_layers=args.num_layers, cell=args.cell, bidirectional=args.bidirectional,
                      seed=args.seed, subset=args.subset, learning_rate=args.learning_rate,
-                     source=args.source, out=out, resume=args.resume is not None, overwrite=args.overwrite)
+                     source=args.source, out=out, resume=args.resume is not None, overwrite=args.overwrite,
+                     unroll=getattr(args, "unroll", None), steps_per_execution=getattr(args, "steps_per_execution", None),
+                     jit_compile=None if getattr(args, "jit_compile", None) is None else parse_jit_compile(args.jit_compile))
 
 
 def one_line(text: str) -> str:

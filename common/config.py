@@ -35,6 +35,10 @@ class RunConfig:
     out: Path | None = None
     resume: bool = False
     overwrite: bool = False  # start afresh in a folder that holds another run's checkpoints
+    # Keras speed settings; None takes the backend's default from common/speed.py
+    unroll: bool | None = None
+    jit_compile: bool | str | None = None
+    steps_per_execution: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "hidden_size", "num_layers"):
@@ -55,6 +59,11 @@ class RunConfig:
         if not 0 < self.learning_rate <= MAX_LEARNING_RATE:
             raise ConfigError(f"learning_rate must be positive and at most {MAX_LEARNING_RATE:g}, "
                               f"got {self.learning_rate!r}")
+        if self.steps_per_execution is not None and (isinstance(self.steps_per_execution, bool) or not isinstance(
+                self.steps_per_execution, int) or self.steps_per_execution < 1):
+            raise ConfigError(f"steps_per_execution must be a positive integer, got {self.steps_per_execution!r}")
+        if self.jit_compile not in (None, True, False, "auto"):
+            raise ConfigError(f"jit_compile must be True, False or 'auto', got {self.jit_compile!r}")
         if self.resume and self.out is None:
             raise ConfigError("resume needs the output folder of the run to continue (--out DIR)")
         if self.resume and self.overwrite:

@@ -17,8 +17,11 @@ RECURRENT = {"rnn": keras.layers.SimpleRNN, "gru": keras.layers.GRU, "lstm": ker
 
 def build_model(input_size: int = 28, hidden_size: int = 8, num_layers: int = 3,
                 num_classes: int = 10, cell: str = "rnn", bidirectional: bool = False,
-                nonlinearity: str = "tanh", bias: bool = True, timesteps: int | None = 28) -> keras.Model:
-    """Same signature as ``torch_version.model.build_model``, plus the declared input length."""
+                nonlinearity: str = "tanh", bias: bool = True, timesteps: int | None = 28,
+                unroll: bool = False) -> keras.Model:
+    """Same signature as ``torch_version.model.build_model``, plus the declared input length and
+    ``unroll``, a speed setting that leaves the network as it is (``common/speed.py`` chooses it
+    per backend; unrolling needs a declared length)."""
     check_choice("cell", cell, CELLS)
     check_nonlinearity(cell, nonlinearity)
     inputs = keras.Input(shape=(timesteps, input_size), name="sequence")  # (batch, time, features)
@@ -26,7 +29,7 @@ def build_model(input_size: int = 28, hidden_size: int = 8, num_layers: int = 3,
     for i in range(num_layers):
         last = i == num_layers - 1
         layer = RECURRENT[cell](hidden_size, activation=nonlinearity, use_bias=bias, return_sequences=not last,
-                                name=f"{cell}_{i + 1}")
+                                unroll=unroll, name=f"{cell}_{i + 1}")
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi_{cell}_{i + 1}")
         x = layer(x)  # (batch, time, hidden * directions), or (batch, hidden * directions) when last

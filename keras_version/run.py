@@ -8,12 +8,15 @@ from pathlib import Path
 
 import keras
 
+from common.checkpoint_writer import CheckpointWriter
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
 from common.quiet import import_tensorflow_quietly
 from common.runs import finish_run, resume_point, run_folder, save_checkpoint
+from common.speed import speed_line, speed_of
 from keras_version.model import build_model, count_params, summary
-from keras_version.train import compile_model, evaluate, load_model, predict, save_model, train
+from keras_version.train import (compile_model, copy_state, evaluate, load_model, predict, save_model, snapshotter,
+                                 train)
 
 FRAMEWORK = "keras"
 
@@ -40,29 +43,33 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
     # Setup: the backend was fixed by KERAS_BACKEND before keras was imported
     backend = setup()
+    speed = speed_of(backend, config)  # per-backend defaults (common/speed.py), overridden by the flags
     with run_folder(config, ".keras") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
         out = Path(config.out)
         start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
         # Build the model
         keras.utils.set_random_seed(config.seed)
-        model = build_model(**config.model_kwargs())
-        text = summary(model)
+        model = build_model(**config.model_kwargs(), unroll=speed.unroll)
+        compile_model(model, config.learning_rate, jit_compile=speed.jit_compile,
+                      steps_per_execution=speed.steps_per_execution)
+        text = summary(model) + "\n" + speed_line(backend, speed, model.jit_compile)
         print(text)
-        compile_model(model, config.learning_rate)
         if resume_from is not None:
-            model = load_model(resume_from, model)  # weights and optimizer state
+            copy_state(load_model(resume_from, model), model)  # weights and optimizer state, this run's settings
             print(f"resuming from {resume_from} after epoch {start_epoch}")
 
         # Prepare the data
         data = data if data is not None else prepare_data(config)
 
-        # Train
-        def on_epoch_end(epoch, history):
-            save_checkpoint(config, ckpt, epoch + 1, lambda p: save_model(p, model), history)
+        # Train (each epoch's checkpoint is written while the next one trains)
+        snapshot = snapshotter(model)
+        with CheckpointWriter(lambda *args: save_checkpoint(config, ckpt, *args)) as writer:
+            def on_epoch_end(epoch, history):
+                writer.save(epoch + 1, snapshot, history)
 
-        history = train(model, data.train, config.epochs, (data.x_val, data.y_val),
-                        start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
+            history = train(model, data.train, config.epochs, (data.x_val, data.y_val),
+                            start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
 
         # Evaluate
         test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)

@@ -1,8 +1,9 @@
 """Training, evaluation, prediction and saving, in Keras 3 (any backend).
 
-``fit`` reads the same ``common.data.Batches`` as the PyTorch loop, through a
-``keras.utils.PyDataset`` that serves epoch ``e``'s batches in epoch ``e``.  The
-reported accuracy is Keras's ``"accuracy"``: micro, correct / total.
+``fit`` reads the same ``common.data.Batches`` as the PyTorch loop, epoch ``e``'s
+batches in epoch ``e`` (``fit_inputs``): through a ``tf.data`` pipeline on the
+TensorFlow backend, a ``keras.utils.PyDataset`` on the others.  The reported
+accuracy is Keras's ``"accuracy"``: micro, correct / total.
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from common.errors import CheckpointError, NonFiniteLossError, check_sequence_sh
 from common.report import HISTORY_KEYS, empty_history, epoch_line
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3, optimizer=None) -> keras.Model:
+def compile_model(model: keras.Model, learning_rate: float = 1e-3, optimizer=None, *,
+                  jit_compile: bool | str = "auto", steps_per_execution: int = 1) -> keras.Model:
     """Adam and sparse cross-entropy on logits: the Keras side of the notebook's recipe.
 
     ``optimizer`` replaces the default Adam (``python -m parity compare --mode lockstep``
-    passes one that takes torch's steps)."""
+    passes one that takes torch's steps).  ``jit_compile`` and ``steps_per_execution``
+    are speed settings (``common/speed.py`` chooses them per backend)."""
     if keras.config.backend() == "torch":
         _one_torch_thread_on_cpu()
     model.compile(
@@ -34,6 +37,8 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3, optimizer=Non
         # from_logits=True because the model ends in Dense without softmax, as torch's Linear
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -84,6 +89,43 @@ class EpochBatches(keras.utils.PyDataset):
         return self.batches.batch(epoch, step, self._cached[1])
 
 
+def tf_dataset(produce, count: int | None, feature_shape: tuple):
+    """``produce(0), produce(1), ...`` (``count`` items, or endless if None) as a ``tf.data`` pipeline.
+
+    Each ``(x, y)`` item is still built by NumPy code (through ``tf.numpy_function``), in
+    order, one at a time; ``prefetch(1)`` builds the next one while a step runs, as
+    ``read_ahead`` does.  Keras reads a ``tf.data.Dataset`` natively on the TensorFlow
+    backend, without the Python generator and the extra copy of its ``PyDataset``
+    adapter, and, unlike arrays, without copying the whole array into a new pipeline
+    each time it iterates (``fit(x, y)`` does that every epoch, for the validation set too).
+    """
+    import tensorflow as tf
+
+    def fetch(i):
+        x, y = tf.numpy_function(lambda i: produce(int(i)), [i], (tf.float32, tf.int64))
+        x.set_shape((None, *feature_shape))  # (batch, time, features)
+        y.set_shape((None,))
+        return x, y
+
+    ids = tf.data.Dataset.counter() if count is None else tf.data.Dataset.range(count)
+    return ids.map(fetch).prefetch(1)
+
+
+def fit_inputs(batches, validation, start_epoch: int = 0) -> dict:
+    """What ``fit`` reads, for ``fit(**fit_inputs(...))``: epoch ``e``'s batches in epoch ``e``, and
+    the validation set ``(x_val, y_val)`` in batches of the same size."""
+    n, size = len(batches), batches.batch_size
+    x_val, y_val = validation
+    if keras.config.backend() != "tensorflow":
+        return {"x": EpochBatches(batches, start_epoch), "steps_per_epoch": n,
+                "validation_data": (x_val, y_val), "validation_batch_size": size}  # else batches of 32
+    stream = EpochBatches(batches, start_epoch)
+    x_val, y_val = np.ascontiguousarray(x_val, np.float32), np.asarray(y_val, np.int64)
+    return {"x": tf_dataset(stream._item, None, batches.x.shape[1:]), "steps_per_epoch": n,
+            "validation_data": tf_dataset(lambda i: (x_val[i * size:(i + 1) * size], y_val[i * size:(i + 1) * size]),
+                                          -(-len(x_val) // size), x_val.shape[1:])}
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Records the history in the torch side's format, times epochs, stops on NaN."""
 
@@ -121,12 +163,9 @@ def train(model, batches, epochs, validation, *, start_epoch=0, history=None, on
     history = history if history is not None else empty_history()
     check_input_shape(model, (None, *batches.x.shape[1:]))
     model.fit(
-        EpochBatches(batches, start_epoch),
-        steps_per_epoch=len(batches),
+        **fit_inputs(batches, validation, start_epoch),
         epochs=epochs,
         initial_epoch=start_epoch,
-        validation_data=validation,
-        validation_batch_size=batches.batch_size,  # else Keras would validate in batches of 32
         callbacks=[_EpochEnd(epochs, history, on_epoch_end, verbose)],
         shuffle=False,  # the shared batches are already shuffled, per epoch, from the seed
         verbose=0,
@@ -155,6 +194,61 @@ def predict(model, x, batch_size=8192) -> np.ndarray:
 def save_model(path: Path, model) -> Path:
     """Save the whole model (architecture, weights, optimizer state) atomically as .keras."""
     return atomic_write(Path(path), lambda tmp: model.save(tmp))
+
+
+def state_pairs(source: keras.Model, target: keras.Model) -> list:
+    """``(target variable, source variable)`` for every weight and optimizer variable of two compiled
+    models of the same architecture.  Builds an optimizer not built yet (``fit`` would build it the
+    same way, with zero moments), so that its moments are in the list before training starts."""
+    for model in (source, target):
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    sizes = [(len(m.weights), len(m.optimizer.variables)) for m in (source, target)]
+    if sizes[0] != sizes[1]:
+        raise CheckpointError(f"the two models have different numbers of variables: {sizes[0]} and {sizes[1]}")
+    pairs = list(zip(target.weights, source.weights)) + list(zip(target.optimizer.variables,
+                                                                  source.optimizer.variables))
+    # Paired by position, and checked by kind and shape: a clone's paths, and the optimizer's variable
+    # names made from them, may differ (a Bidirectional's inner layers are named afresh).
+    for i, (mine, theirs) in enumerate(pairs):
+        named_alike = i >= len(target.weights) or mine.name == theirs.name
+        if not named_alike or tuple(mine.shape) != tuple(theirs.shape):
+            raise CheckpointError(f"variable {theirs.path} {tuple(theirs.shape)} has no counterpart "
+                                  f"(found {mine.path} {tuple(mine.shape)})")
+    return pairs
+
+
+def copy_state(source: keras.Model, target: keras.Model) -> keras.Model:
+    """Copy the weights and the optimizer state of ``source`` into ``target``, exactly.
+
+    A resumed run loads its checkpoint and copies it into the model it built, so that
+    the run's own speed settings hold (the file keeps those it was saved with)."""
+    for mine, theirs in state_pairs(source, target):
+        mine.assign(_copy_of(theirs))
+    return target
+
+
+def _copy_of(variable):
+    """A variable's value that later training steps cannot change or free.  Assigning copies it on
+    torch and TensorFlow; JAX's train step donates (frees) the buffers it replaces, so copy there."""
+    value = variable.value
+    return keras.ops.copy(value) if keras.config.backend() == "jax" else value
+
+
+def snapshotter(model: keras.Model):
+    """``take()``: the weights and optimizer state as they are now, copied into a twin model (same
+    layers, same compile settings); it returns what saves the twin later, from another thread
+    (``common.checkpoint_writer``), while training goes on.  The twin is made once; the writer
+    waits for one save to end before it takes the next snapshot."""
+    twin = keras.models.clone_model(model)  # same config and layer names, its own variables
+    twin.compile_from_config(model.get_compile_config())
+    pairs = state_pairs(model, twin)
+
+    def take():
+        for mine, theirs in pairs:
+            mine.assign(_copy_of(theirs))
+        return lambda path: save_model(path, twin)
+    return take
 
 
 def load_model(path: Path, model=None) -> keras.Model:

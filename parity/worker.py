@@ -61,10 +61,12 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
         test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size=config.batch_size)
     else:
         import keras
+        from common.speed import speed_of
         from keras_version.model import build_model, count_params
         from keras_version.train import compile_model, evaluate, train
+        speed = speed_of(backend, config)  # the backend's speed settings, as keras_version.run uses them
         keras.utils.set_random_seed(config.seed)
-        model = build_model(**config.model_kwargs())
+        model = build_model(**config.model_kwargs(), unroll=speed.unroll)
         if mode in ("torch-init", "lockstep"):
             from parity import torch_to_keras
             torch_to_keras(torch_model, model)
@@ -72,7 +74,8 @@ def run(framework: str, backend: str, mode: str, config, out: Path) -> dict:
         if mode == "lockstep":
             from parity.lockstep import keras_adam_like_torch
             optimizer = keras_adam_like_torch(config.learning_rate)
-        compile_model(model, config.learning_rate, optimizer=optimizer)
+        compile_model(model, config.learning_rate, optimizer=optimizer, jit_compile=speed.jit_compile,
+                      steps_per_execution=speed.steps_per_execution)
         params = count_params(model)
         init_diff = float(np.max(np.abs(np.asarray(model.predict(probe, verbose=0)) - torch_init)))
         history = train(model, data.train, config.epochs, (data.x_val, data.y_val))

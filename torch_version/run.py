@@ -8,11 +8,13 @@ from pathlib import Path
 
 import torch
 
+from common.checkpoint_writer import CheckpointWriter
 from common.config import RunConfig
 from common.data import PreparedData, prepare_data
 from common.runs import finish_run, resume_point, run_folder, save_checkpoint
+from common.speed import torch_speed_line
 from torch_version.model import build_model, count_params, summary
-from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, train
+from torch_version.train import evaluate, load_model, predict, save_model, set_cpu_threads, snapshotter, train
 
 FRAMEWORK, BACKEND = "torch", "native"
 
@@ -21,7 +23,7 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     """Run ``config``; ``data`` is ``prepare_data(config)`` if the caller has it already."""
     # Setup
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    set_cpu_threads(device)
+    threads = set_cpu_threads(device)
     with run_folder(config, ".pt") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
         out = Path(config.out)
         start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
@@ -29,7 +31,7 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
         # Build the model
         torch.manual_seed(config.seed)
         model = build_model(**config.model_kwargs()).to(device)
-        text = summary(model)
+        text = summary(model) + "\n" + torch_speed_line(device.type, threads)
         print(text)
         criterion = torch.nn.CrossEntropyLoss()
         optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
@@ -40,12 +42,13 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
         # Prepare the data
         data = data if data is not None else prepare_data(config)
 
-        # Train
-        def on_epoch_end(epoch, history):
-            save_checkpoint(config, ckpt, epoch + 1, lambda p: save_model(p, model, optimizer), history)
+        # Train (each epoch's checkpoint is written while the next one trains)
+        with CheckpointWriter(lambda *args: save_checkpoint(config, ckpt, *args)) as writer:
+            def on_epoch_end(epoch, history):
+                writer.save(epoch + 1, snapshotter(model, optimizer), history)
 
-        history = train(model, data.train, config.epochs, criterion, optimizer, (data.x_val, data.y_val),
-                        start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
+            history = train(model, data.train, config.epochs, criterion, optimizer, (data.x_val, data.y_val),
+                            start_epoch=start_epoch, history=history, on_epoch_end=on_epoch_end)
 
         # Evaluate
         test_loss, test_accuracy = evaluate(model, data.x_test, data.y_test, criterion, batch_size=config.batch_size)

@@ -116,12 +116,21 @@ def save_model(path: Path, model, optimizer=None) -> Path:
     Serialised in memory first: torch's own file writer reports a full disk as a
     RuntimeError (``basic_ios::clear``), Python's file as ``OSError(ENOSPC)``.
     """
-    state = {"model": model.state_dict()}
-    if optimizer is not None:
-        state["optimizer"] = optimizer.state_dict()
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return atomic_write(Path(path), lambda tmp: tmp.write_bytes(buffer.getbuffer()))
+    return atomic_write(Path(path), snapshotter(model, optimizer)())
+
+
+def snapshotter(model, optimizer=None):
+    """``take()``: the state dicts as they are now, serialised; it returns what writes them to a
+    file later, from another thread (``common.checkpoint_writer``), while training goes on."""
+    def take():
+        state = {"model": model.state_dict()}
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)  # copies every tensor: later steps do not change these bytes
+        data = buffer.getvalue()
+        return lambda path: Path(path).write_bytes(data)  # Python's file: a full disk is OSError(ENOSPC)
+    return take
 
 
 def load_model(path: Path, model, optimizer=None):
