@@ -10,10 +10,18 @@ from tests.conftest import ROOT
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+# The Keras side must not need torch unless torch is the backend: on JAX and TensorFlow the command
+# runs with torch made unimportable (any `import torch` fails).
+WITHOUT_TORCH = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = sys.argv[1:]; "
+                 "runpy.run_module(sys.argv[0], run_name='__main__')")
+
+
 def run_cli(module, *args, backend=None):
     cmd = [sys.executable, "-m", module, "train", *args]
     if backend:
         cmd += ["--backend", backend]
+    if backend in ("jax", "tensorflow"):
+        cmd[1:3] = ["-c", WITHOUT_TORCH, module]  # then sys.argv = [module, "train", ...]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 

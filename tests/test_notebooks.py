@@ -4,7 +4,8 @@
 * They are self-contained: only pip packages, no search for the repository.  Each runs
   in quick mode with nbclient, alone in a temporary folder outside the repository,
   with PYTHONPATH unset and a KERAS_HOME that holds only the four data files; the
-  Keras ones on every backend (marked ``backend``).
+  English Keras notebook on every backend (marked ``backend``), the Spanish one, whose
+  code is the same, under the torch backend.
 * The plain code is the project's network (issue 9, part 3), tested on the cells the
   notebooks run, executed here: the Keras model has ``build_model()``'s layers,
   output shapes and parameter count, and ``RNNModel``'s weights, copied by
@@ -212,8 +213,10 @@ def check_test_results(text: str):
 
 
 @pytest.mark.slow
-@pytest.mark.backend
-@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("lang", [
+    pytest.param("en", marks=pytest.mark.backend),  # on every backend
+    "es",  # the same code (test_notebooks_store_no_outputs_and_both_keras_notebooks_share_their_code): torch only
+])
 def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home, tmp_path, monkeypatch):
     text, pictures = execute_alone(KERAS_NOTEBOOKS[lang], tmp_path / "alone", keras_home, monkeypatch, keras_backend)
     assert re.search(rf"^Keras 3\.\S+ on the {keras_backend} backend$", text, re.M)
