@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: install data run test test-guide bench clean
+.PHONY: install data run test test-extended test-guide bench clean
 
 install: $(STAMP)
 
@@ -45,12 +45,18 @@ run: install data
 # The whole suite under the torch backend, then the backend-dependent tests under jax and tensorflow:
 # Keras reads KERAS_BACKEND once per process.  pytest-xdist spreads each run over TEST_JOBS worker
 # processes (each takes the next test when it is free); TEST_JOBS=0 runs everything in one process.
+# test-extended repeats the heaviest end-to-end runs (the English guide, the English Keras notebook,
+# a killed-and-resumed Keras run) under jax and tensorflow; make test runs them under torch; CI runs both.
 TEST_JOBS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal
 test: install data
 	KERAS_BACKEND=torch $(PYTEST)
-	KERAS_BACKEND=jax $(PYTEST) -m backend
-	KERAS_BACKEND=tensorflow $(PYTEST) -m backend
+	KERAS_BACKEND=jax $(PYTEST) -m "backend and not extended"
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "backend and not extended"
+
+test-extended: install data
+	KERAS_BACKEND=jax $(PYTEST) -m "backend and extended"
+	KERAS_BACKEND=tensorflow $(PYTEST) -m "backend and extended"
 
 test-guide: install data
 	KERAS_BACKEND=torch $(PY) -m pytest -m guide

@@ -655,7 +655,7 @@ def test_torch_model_refuses_other_shapes(bad_shape):
                                  "(batch, time=rows, features=columns)")
 
 
-@pytest.mark.backend
+# the same on every backend: once, under torch
 def test_keras_helpers_refuse_other_shapes(small_data):
     from keras_version.model import build_model
     from keras_version.train import compile_model, evaluate, predict, train
@@ -681,7 +681,7 @@ def test_unknown_cell_in_both_builders():
         build_model(cell="transformer")
 
 
-@pytest.mark.backend
+# the same on every backend: once, under torch
 def test_unknown_cell_keras():
     from keras_version.model import build_model
     with pytest.raises(ConfigError, match="^unknown cell 'transformer'; choose one of: rnn, gru, lstm$"):
@@ -742,7 +742,7 @@ def test_torch_load_refuses_a_malicious_pickle(tmp_path):
         assert not marker.exists(), f"loading {name} ran its command"  # ...but load_model never unpickles it
 
 
-@pytest.mark.backend
+# the same on every backend: once, under torch
 def test_keras_load_refuses_a_lambda_layer(tmp_path):
     """A .keras file whose config holds a Python lambda: refused under safe_mode, never run."""
     import keras
@@ -761,7 +761,7 @@ def test_keras_load_refuses_a_lambda_layer(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.backend
+# the same on every backend: once, under torch
 def test_conversion_between_mismatched_models():
     """``parity.torch_to_keras``/``keras_to_torch`` name both layers and leave the target untouched."""
     import keras

@@ -5,8 +5,9 @@
   and the same numbers, and the same anchors and links, in the same order.
 * Every block runs, in order, in one namespace, in a fresh process
   (``python -m guide.runner``), and must print its ```text block.  The English
-  guide runs under every Keras backend (the test is marked ``backend``: ``make test``
-  repeats it under jax and tensorflow).  The Spanish guide, whose printed labels are
+  guide runs under every Keras backend (the test is marked ``backend`` and ``extended``:
+  ``make test`` runs it under torch, ``make test-extended``, which CI runs too, under jax
+  and tensorflow).  The Spanish guide, whose printed labels are
   Spanish, runs under the torch backend: its code is the English code (first test),
   so the backend-specific behaviour is already covered.
 * The notebooks, and section 2's blocks taken from them: ``tests/test_notebooks.py``.
@@ -200,6 +201,7 @@ def run_guide(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -
 
 
 @pytest.mark.backend
+@pytest.mark.extended
 @pytest.mark.slow
 def test_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
     run_guide("en", keras_backend, keras_home, tmp_path)

@@ -151,7 +151,7 @@ def test_torch_rnn_returns_the_sequence_keras_simple_rnn_the_last_step():
     np.testing.assert_allclose(keras_out, np_out(h_n)[0], **TOL)
 
 
-@backend
+# the same on every backend (a demonstration of Keras's error): once, under torch
 def test_stacking_keras_layers_without_return_sequences_fails():
     """A demonstration of Keras's own behaviour (the trap of guide §1), not a test of this project:
     it fails only if Keras changes, and no code here can make it pass or fail."""
@@ -164,7 +164,7 @@ def test_stacking_keras_layers_without_return_sequences_fails():
 
 # --- 2. Parameter counts --------------------------------------------------------------------------
 
-@backend
+# the same on every backend (counts): once, under torch
 def test_parameter_counts_differ_by_one_bias_per_layer():
     t, k = build_torch(), build_keras()
     extra = sum(p.numel() for rnn in t.rnns for name, p in rnn.named_parameters() if name.startswith("bias_hh"))
@@ -381,7 +381,7 @@ MISMATCHES = {  # name: (torch model, keras model, fragments the message must co
 }
 
 
-@backend
+# refused before anything is assigned, the same on every backend: once, under torch
 @pytest.mark.parametrize("name", list(MISMATCHES))
 def test_mismatches_raise_and_leave_the_target_untouched(name):
     make_torch, make_keras, fragments = MISMATCHES[name]
@@ -407,7 +407,7 @@ def test_mismatches_raise_and_leave_the_target_untouched(name):
         assert torch.equal(p, torch_before[p_name]), p_name
 
 
-@backend
+# the same on every backend (refused before anything is assigned): once, under torch
 def test_layers_without_a_counterpart_are_rejected():
     conv = nn.Sequential(nn.Conv1d(28, 8, 3), nn.Linear(8, 10))
     with pytest.raises(ConversionError, match=r"torch module '0' \(Conv1d: weight \(8, 28, 3\), bias \(8,\)\) owns "
@@ -469,7 +469,7 @@ def test_gradients_match_per_parameter(small_data, cell, layers, hidden, bidirec
     assert max(np.abs(g).max() for g in actual.values()) > 1e-3  # the comparison is not between zeros
 
 
-@backend
+# the same on every backend (names only): once, under torch
 def test_arrays_api_maps_names_both_ways_and_assigns_nothing():
     torch.manual_seed(10)
     t = build_torch(cell="gru", num_layers=2, bidirectional=True)
