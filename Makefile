@@ -45,8 +45,8 @@ run: install data
 # The whole suite under the torch backend, then the backend-dependent tests under jax and tensorflow:
 # Keras reads KERAS_BACKEND once per process.  pytest-xdist spreads each run over TEST_JOBS worker
 # processes (each takes the next test when it is free); TEST_JOBS=0 runs everything in one process.
-# test-extended repeats the heaviest end-to-end runs (the English guide, the English Keras notebook,
-# a killed-and-resumed Keras run) under jax and tensorflow; make test runs them under torch; CI runs both.
+# test-extended repeats the heaviest end-to-end runs (both guides, both Keras notebooks, a killed and
+# resumed Keras run) under jax and tensorflow; make test runs them under torch; CI runs both targets.
 TEST_JOBS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal
 test: install data

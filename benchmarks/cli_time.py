@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from benchmarks.epoch_time import RATIO_LIMITS, median
-from benchmarks.machine import load_average, machine, machine_line
+from benchmarks.machine import finish, machine, machine_line
 from benchmarks.worker import LABELS, backend_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,17 +182,9 @@ def main(argv=None) -> dict:
               "machine": machine(), "epochs": args.epochs, "rounds": args.rounds, "subset": args.subset}
     print(machine_line(report["machine"]), flush=True)
     report["paths"] = measure(args.paths, args.epochs, args.rounds, extra)
-    report["machine"]["load_average_end"] = load_average()
     print("\n" + markdown(report["paths"], args.epochs) + "\n")
     print(markdown_goals(report["paths"]) + "\n")
-    print(machine_line(report["machine"]))
-    report["wall_seconds"] = time.perf_counter() - started
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    print(f"benchmark took {report['wall_seconds']:.0f} s")
-    return report
+    return finish(report, args.json, started)
 
 
 if __name__ == "__main__":

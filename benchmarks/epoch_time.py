@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import load_average, machine, machine_line
+from benchmarks.machine import finish, load_average, machine, machine_line
 from benchmarks.worker import LABELS, PATHS, backend_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -430,15 +430,7 @@ def run(args) -> dict:
         report["scaling"] = {"paths": scaling_paths, "train_batches": args.scale_batches,
                              "epochs": args.scale_epochs, "rows": rows}
         print("\n" + markdown_scaling(rows, args.hidden_sizes, args.cells) + "\n", flush=True)
-    report["machine"]["load_average_end"] = load_average()
-    report["wall_seconds"] = time.perf_counter() - started
-    print(machine_line(report["machine"]), flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    print(f"benchmark took {report['wall_seconds']:.0f} s")
-    return report
+    return finish(report, args.json, started)
 
 
 def render(path: Path) -> None:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
+import time
 from pathlib import Path
 
 VECTOR_FLAGS = ("avx", "avx2", "fma")  # and every avx512* flag
@@ -67,3 +69,16 @@ def machine_line(m: dict) -> str:
     if m.get("versions"):
         text += "; " + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     return text
+
+
+def finish(report: dict, json_path: Path | None, started: float) -> dict:
+    """Record the machine's load and the benchmark's own time, print the machine line, write the JSON."""
+    report["machine"]["load_average_end"] = load_average()
+    report["wall_seconds"] = time.perf_counter() - started
+    print(machine_line(report["machine"]), flush=True)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {json_path}")
+    print(f"benchmark took {report['wall_seconds']:.0f} s")
+    return report

@@ -5,11 +5,9 @@
   and the same numbers, and the same anchors and links, in the same order.
 * Every block runs, in order, in one namespace, in a fresh process
   (``python -m guide.runner``), and must print its ```text block.  The English
-  guide runs under every Keras backend (the test is marked ``backend`` and ``extended``:
-  ``make test`` runs it under torch, ``make test-extended``, which CI runs too, under jax
-  and tensorflow).  The Spanish guide, whose printed labels are
-  Spanish, runs under the torch backend: its code is the English code (first test),
-  so the backend-specific behaviour is already covered.
+  and Spanish guides run under every Keras backend (the tests are marked ``backend`` and
+  ``extended``: ``make test`` runs them under torch, ``make test-extended``, which CI runs
+  too, under jax and tensorflow).
 * The notebooks, and section 2's blocks taken from them: ``tests/test_notebooks.py``.
 * Section 2 reads the data as the notebooks do, from Keras's cache: the runs get a
   KERAS_HOME that holds the four local files (``make data`` fills ~/.keras the same way).
@@ -207,6 +205,8 @@ def test_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home
     run_guide("en", keras_backend, keras_home, tmp_path)
 
 
+@pytest.mark.backend
+@pytest.mark.extended
 @pytest.mark.slow
 def test_spanish_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
     run_guide("es", keras_backend, keras_home, tmp_path)

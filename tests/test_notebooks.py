@@ -4,9 +4,8 @@
 * They are self-contained: only pip packages, no search for the repository.  Each runs
   in quick mode with nbclient, alone in a temporary folder outside the repository,
   with PYTHONPATH unset and a KERAS_HOME that holds only the four data files; the
-  English Keras notebook on every backend (marked ``backend`` and ``extended``: jax and
-  tensorflow in ``make test-extended``), the Spanish one, whose code is the same, under
-  the torch backend.
+  Keras ones on every backend (marked ``backend`` and ``extended``: ``make test`` runs
+  them under torch, ``make test-extended``, which CI runs too, under jax and tensorflow).
 * The plain code is the project's network (issue 9, part 3), tested on the cells the
   notebooks run, executed here: the Keras model has ``build_model()``'s layers,
   output shapes and parameter count, and ``RNNModel``'s weights, copied by
@@ -216,7 +215,7 @@ def check_test_results(text: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", [
     pytest.param("en", marks=[pytest.mark.backend, pytest.mark.extended]),  # on every backend
-    "es",  # the same code (test_notebooks_store_no_outputs_and_both_keras_notebooks_share_their_code): torch only
+    pytest.param("es", marks=[pytest.mark.backend, pytest.mark.extended]),
 ])
 def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home, tmp_path, monkeypatch):
     text, pictures = execute_alone(KERAS_NOTEBOOKS[lang], tmp_path / "alone", keras_home, monkeypatch, keras_backend)
