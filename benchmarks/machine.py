@@ -13,13 +13,22 @@ PACKAGES = ("numpy", "torch", "keras", "jax", "jaxlib", "tensorflow")
 
 
 def cpu_model() -> str:
+    """The model name, with family, model and clock from /proc/cpuinfo: a VM may name only the brand
+    ("AMD EPYC"), and the family says the generation (AMD family 25 = Zen 3 or Zen 4)."""
+    fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor only
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    details = [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
+    if "cpu MHz" in fields:
+        details.append(f"{float(fields['cpu MHz']):.0f} MHz")
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 def cpu_flags() -> list[str]:
@@ -60,7 +69,7 @@ def machine() -> dict:
 def machine_line(m: dict) -> str:
     """One line that names the machine: CPU, vector extensions, cores, load at start and end, versions."""
     flags = ", ".join(m.get("vector_extensions") or []) or "none found"
-    text = f"machine: {m['cpu']} ({flags}), {m['cores']} cores, {m['platform']}"
+    text = f"machine: {m['cpu']}, vector extensions {flags}, {m['cores']} cores, {m['platform']}"
     load, end = m.get("load_average"), m.get("load_average_end")
     if load:
         text += f"; load average {load[0]:.2f} at start"
