@@ -162,24 +162,29 @@ def run_denied(module: str, args, denied: str, backend: str | None = None) -> su
     return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
 
 
+# Linux keeps a process's peak RSS (ru_maxrss) across fork and execve, so a command started from
+# this test process (torch, Keras and TensorFlow loaded: 1.5 GB and more) would report at least the
+# size of this process.  A small Python process starts the command instead and reports its peak.
+MEASURE = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_measured(cmd: list[str], cwd=ROOT, env: dict | None = None, timeout: float = 600):
-    """Run ``cmd``; return ``(CompletedProcess, peak RSS in bytes)`` of that one process (``wait4``)."""
+    """Run ``cmd``; return ``(CompletedProcess, peak RSS in bytes)`` of that one process."""
     import tempfile
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=cli_env(env), stdout=out, stderr=err, text=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"{cmd} took more than {timeout} s")
-            time.sleep(0.02)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read()), usage.ru_maxrss * 1024
+    with tempfile.TemporaryDirectory() as folder:
+        peak = Path(folder) / "peak"
+        result = subprocess.run([sys.executable, "-c", MEASURE, str(peak), *map(str, cmd)], cwd=cwd,
+                                env=cli_env(env), capture_output=True, text=True, timeout=timeout)
+        result.args = cmd
+        return result, int(peak.read_text())
 
 
 def children(pid: int) -> list[int]:

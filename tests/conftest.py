@@ -4,6 +4,7 @@ tests marked ``backend`` under jax and under tensorflow."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A shell that starts a job in the background without job control (`nohup make test &` in a
+# script) starts it with SIGINT ignored, and every process it starts inherits that: the Ctrl-C
+# tests would then send a signal nobody receives.  A handled signal is reset to its default in
+# the commands the tests start (execve), so this restores Ctrl-C for them too.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("KERAS_BACKEND", "torch")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

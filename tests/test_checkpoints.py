@@ -238,7 +238,7 @@ def test_torch_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path):
 
 
 @pytest.mark.backend
-@pytest.mark.extended
+@pytest.mark.extended_only  # make test-extended (and CI), every backend; make test kills the PyTorch run
 def test_keras_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path, keras_backend):
     check_kill("keras_version", keras_backend, keras_backend, uninterrupted, tmp_path)
 

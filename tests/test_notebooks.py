@@ -4,8 +4,9 @@
 * They are self-contained: only pip packages, no search for the repository.  Each runs
   in quick mode with nbclient, alone in a temporary folder outside the repository,
   with PYTHONPATH unset and a KERAS_HOME that holds only the four data files; the
-  Keras ones on every backend (marked ``backend`` and ``extended``: ``make test`` runs
-  them under torch, ``make test-extended``, which CI runs too, under jax and tensorflow).
+  Keras ones on every backend in ``make test-extended``, which CI runs after ``make test``
+  (marked ``extended_only``; their cells also run in section 2 of the guide, in
+  ``make test``), the PyTorch one in ``make test``.
 * The plain code is the project's network (issue 9, part 3), tested on the cells the
   notebooks run, executed here: the Keras model has ``build_model()``'s layers,
   output shapes and parameter count, and ``RNNModel``'s weights, copied by
@@ -214,8 +215,8 @@ def check_test_results(text: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", [
-    pytest.param("en", marks=[pytest.mark.backend, pytest.mark.extended]),  # on every backend
-    pytest.param("es", marks=[pytest.mark.backend, pytest.mark.extended]),
+    pytest.param("en", marks=[pytest.mark.backend, pytest.mark.extended_only]),  # on every backend
+    pytest.param("es", marks=[pytest.mark.backend, pytest.mark.extended_only]),
 ])
 def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home, tmp_path, monkeypatch):
     text, pictures = execute_alone(KERAS_NOTEBOOKS[lang], tmp_path / "alone", keras_home, monkeypatch, keras_backend)
