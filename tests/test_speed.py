@@ -163,10 +163,8 @@ def test_unroll_gives_the_same_logits_and_gradients(kwargs, small_data, keras_ba
 
 @backend
 def test_unrolled_keras_stays_in_lockstep_with_pytorch(small_data, keras_backend):
-    """Five aligned Adam steps against torch, as tests/test_parity_lockstep.py, with unroll=True,
-    on the backends that unroll by default."""
-    if not KERAS_DEFAULTS[keras_backend].unroll:
-        pytest.skip(f"the {keras_backend} backend does not unroll by default (common/speed.py)")
+    """Five aligned Adam steps against torch, as tests/test_parity_lockstep.py, with unroll=True: the
+    default on torch and TensorFlow, and what --unroll asks for on JAX."""
     import torch
     from keras_version.model import build_model as build_keras
     from parity import torch_to_keras
