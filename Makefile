@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[torch,keras,dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[torch,keras,docs,dev]"
 	touch $(STAMP)
 
 # Debian's package where apt and root are available; otherwise Keras downloads it on first use.
