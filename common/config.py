@@ -13,6 +13,10 @@ from common.errors import ConfigError
 
 CELLS = ("rnn", "gru", "lstm")
 NONLINEARITIES = ("tanh", "relu")  # nn.RNN's choices; GRU and LSTM cells always use tanh
+# What the classifier reads of a bidirectional stack: "h_n", each direction's final state (the forward
+# direction's last step beside the backward direction's first step), or "last-output", out[:, -1] (both
+# directions at the last step: the backward direction has read one step there).
+READOUTS = ("h_n", "last-output")
 BACKENDS = ("torch", "jax", "tensorflow")
 FRAMEWORKS = ("torch", "keras")
 MAX_SEED = 2**32 - 1  # NumPy's legacy seed, which keras.utils.set_random_seed sets, stops here

@@ -8,6 +8,8 @@ use, so a caller can still choose ``KERAS_BACKEND`` after importing the package.
   returned as NumPy arrays instead of assigned (also for gradients).
 * :func:`convert_file`: a model file to another (``python -m parity convert SRC DST``;
   ``parity.files``).
+* :func:`convert_module`, :func:`convert_keras_model`: a torch module to a Keras model and back,
+  checked against the user's own object on an example batch (``parity.files``).
 * :func:`check_equivalent`: per paired layer, how far the outputs of a torch model
   and a Keras model lie apart (``parity.equivalence``); ``parity.testing.assert_equivalent``
   makes it a test assertion.
@@ -24,6 +26,8 @@ _EXPORTS = {
     "torch_to_keras_arrays": "parity.convert",
     "keras_to_torch_arrays": "parity.convert",
     "convert_file": "parity.files",
+    "convert_module": "parity.files",
+    "convert_keras_model": "parity.files",
     "check_equivalent": "parity.equivalence",
     "align_torch_for_lockstep": "parity.lockstep",
     "TorchAdam": "parity.lockstep",

@@ -1,5 +1,6 @@
 """Command line: ``python -m parity compare [--epochs N] [--backends torch,jax,tensorflow] [--seeds K] ...``
-and ``python -m parity convert SRC DST [--backend B] [--nonlinearity tanh|relu]``."""
+and ``python -m parity convert SRC DST [--backend B] [--nonlinearity tanh|relu] [--readout h_n|last-output]
+[--overwrite]``."""
 import argparse
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def main() -> None:
 
 def add_convert_parser(commands) -> None:
     import os
-    from common.config import BACKENDS, NONLINEARITIES
+    from common.config import BACKENDS, NONLINEARITIES, READOUTS
     default_backend = os.environ.get("KERAS_BACKEND", "jax")
     p = commands.add_parser(
         "convert", help="convert a trained model file: PyTorch state dict <-> .keras",
@@ -53,20 +54,39 @@ def add_convert_parser(commands) -> None:
                    help=f"Keras backend, one of {', '.join(BACKENDS)} "
                         f"(default: $KERAS_BACKEND or jax; now {default_backend})")
     p.add_argument("--nonlinearity", default=None, choices=NONLINEARITIES,
-                   help="nn.RNN's nonlinearity, which weights cannot show (default: what the file records, else tanh)")
+                   help="nn.RNN's nonlinearity, which weights cannot show (default: what SRC records; "
+                        "a state dict of nn.RNN layers that records none is refused without it)")
+    p.add_argument("--readout", default=None, choices=READOUTS,
+                   help="what the Linear reads of bidirectional layers: h_n (each direction's final state) or "
+                        "last-output (out[:, -1]) (default: what SRC records; refused without it otherwise)")
+    p.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
 
 
 def convert(args: argparse.Namespace) -> None:
     import os
     from common.config import BACKENDS, check_choice
-    from parity.files import target_kind
-    target_kind(args.dst)  # a wrong DST is reported before anything is loaded
+    import warnings
+    from parity.files import check_destination
+    check_destination(args.src, args.dst, args.overwrite)  # a wrong DST is reported before anything is loaded
     backend = check_choice("backend", args.backend, BACKENDS)
     # Keras reads KERAS_BACKEND once, at its first import: set it before anything imports keras.
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from common.cli import out_of_memory
+    from common.errors import ConversionError
     from parity.files import convert_file
-    convert_file(args.src, args.dst, args.nonlinearity, out=lambda line: print(line, flush=True))
+    # A library warning (an inf met in NumPy, a zip entry's odd name) is no line for the user: every
+    # problem that matters is refused in one line of its own.
+    warnings.simplefilter("ignore")
+    try:
+        convert_file(args.src, args.dst, args.nonlinearity, out=lambda line: print(line, flush=True),
+                     readout=args.readout, overwrite=args.overwrite)
+    except Exception as e:
+        if not out_of_memory(e):
+            raise
+        raise ConversionError(f"out of memory while converting {args.src} ({type(e).__name__}); the model it "
+                              "describes does not fit in this machine's memory: close other programs, or convert "
+                              "on a machine with more") from None
 
 
 if __name__ == "__main__":

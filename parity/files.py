@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import pickle
 import re
+import shlex
 import stat
 import sys
 import warnings
@@ -42,14 +44,18 @@ from pathlib import Path
 import numpy as np
 
 from common.checkpoint import atomic_write, check_keras_archive
-from common.config import check_nonlinearity
+from common.config import READOUTS, check_choice, check_nonlinearity
 from common.errors import CheckpointError, ConversionError, DataError
 
-__all__ = ["Architecture", "ConvertResult", "convert_file", "infer_from_state_dict", "infer_from_keras",
-           "read_source", "self_check_inputs", "TOLERANCE", "CHECK_EXAMPLES"]
+__all__ = ["Architecture", "ConvertResult", "convert_file", "check_destination", "infer_from_state_dict",
+           "infer_from_keras", "read_source", "self_check_inputs", "TOLERANCE", "CHECK_EXAMPLES", "MAX_MODEL_BYTES"]
 
 TOLERANCE = 1e-5        # largest |Δ logits| accepted by the self-check
 CHECK_EXAMPLES = 1000   # test images (or random sequences) the self-check runs
+# What SRC's tensors may describe in all (numel x itemsize, whatever their strides: an expand()ed
+# tensor of a few bytes on disk describes its whole shape, and every copy made here is that size).
+# 1 GiB is 268 million float32 weights, about 16 times an LSTM of 2048 units.
+MAX_MODEL_BYTES = 1 << 30
 TORCH_SUFFIXES = (".pt", ".pth")
 HOW_TO_SAVE = "save one with torch.save(model.state_dict(), path)"
 WHAT_SRC_IS = ("give a state dict saved with torch.save(model.state_dict(), path), this project's model.pt, "
@@ -57,6 +63,12 @@ WHAT_SRC_IS = ("give a state dict saved with torch.save(model.state_dict(), path
 _CELL_BY_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 _TORCH_CLASS = {"rnn": "nn.RNN", "gru": "nn.GRU", "lstm": "nn.LSTM"}
 _RECURRENT_PARAM = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+)(_reverse)?$")
+_STACKED_RNN_KEY = re.compile(r"^(rnns\.\d+\.(weight_ih|weight_hh|bias_ih|bias_hh)_l0(_reverse)?|fc\.(weight|bias))$")
+_READOUT_MEANS = {"h_n": "h_n, each direction's final state (the forward direction's last step beside the "
+                         "backward direction's first)",
+                  "last-output": "out[:, -1], both directions at the last time step"}
+_FILE_CHECK = ("the self-check of a file compares the converted model with the architecture the flags describe, "
+               "not with your model's forward")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,12 +82,14 @@ class Architecture:
     bidirectional: bool
     nonlinearity: str = "tanh"
     bias: bool = True
+    readout: str = "h_n"    # what a bidirectional stack hands the Linear; "h_n" when unidirectional
 
     def kwargs(self) -> dict:
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
-        return "StackedRNN(" + ", ".join(f"{k}={v!r}" for k, v in self.kwargs().items()) + ")"
+        shown = {k: v for k, v in self.kwargs().items() if k != "readout" or self.bidirectional}
+        return "StackedRNN(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 @dataclasses.dataclass
@@ -138,8 +152,13 @@ def _state_dict_of(path: Path, loaded) -> tuple[dict, dict | None, str]:
     recorded = None
     if isinstance(loaded, Mapping) and isinstance(loaded.get("model"), Mapping):
         state, recorded = loaded["model"], loaded.get("architecture")
-        others = [str(k) for k in loaded if k not in ("model", "architecture")]
-        kind = "a checkpoint {'model': state dict" + "".join(f", {str(k)!r}: ..." for k in loaded if k != "model") + "}"
+        others = [str(k) for k in loaded if k not in ("model", "architecture", "assumed")]
+        if recorded is None and "optimizer" in loaded and all(
+                isinstance(k, str) and _STACKED_RNN_KEY.match(k) for k in state):
+            # this project's own training checkpoint: StackedRNN trains tanh layers read through h_n
+            recorded = {"nonlinearity": "tanh", "readout": "h_n", "from": "project"}
+        kind = "a checkpoint {'model': state dict" + "".join(f", {str(k)!r}: ..." for k in loaded
+                                                             if k not in ("model", "assumed")) + "}"
         if others:
             kind += f" ({', '.join(others)}: not converted)"
     elif isinstance(loaded, Mapping):
@@ -148,17 +167,46 @@ def _state_dict_of(path: Path, loaded) -> tuple[dict, dict | None, str]:
         raise CheckpointError(f"{path} holds a {type(loaded).__name__}, not a state dict; {HOW_TO_SAVE}")
     if not state:
         raise CheckpointError(f"{path} holds an empty state dict; {HOW_TO_SAVE}")
+    described = 0
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             what = f"is not a tensor ({type(value).__name__})" if isinstance(key, str) else "is not named by a string"
             raise CheckpointError(f"{path}: entry {str(key)!r} {what}, so this is not a state dict; {HOW_TO_SAVE} "
                                   "(this project's checkpoints keep it under 'model')")
+        odd = ("sparse" if value.layout != torch.strided else "quantized" if value.is_quantized
+               else "a meta tensor (a shape without values)" if value.is_meta else None)
+        if odd is not None:
+            raise ConversionError(f"tensor {key!r} in {path} is {odd}; convert maps the dense float32 weights of a "
+                                  "trained model: save them with torch.save(model.state_dict(), path) after "
+                                  "model.float() (and .to_dense() for a sparse tensor)")
+        # what the tensor describes, whatever its strides (a stride-0 expand() takes no room on disk)
+        described += value.numel() * value.element_size()
+        if described > MAX_MODEL_BYTES:
+            raise ConversionError(f"tensor {key!r} in {path} describes {tuple(value.shape)} values, which brings the "
+                                  f"file's tensors to {described:,} bytes, more than the {MAX_MODEL_BYTES:,} convert "
+                                  "accepts; a stacked RNN of this project's kind is far smaller: is this the right "
+                                  "file?")
         if value.dtype != torch.float32:
             raise ConversionError(f"tensor {key!r} in {path} is {str(value.dtype).removeprefix('torch.')}; convert "
                                   "maps float32 models (both sides compute in float32): call model.float() before "
                                   "saving the state dict")
+    for key, value in state.items():  # after the sizes: counting non-finite values copies the tensor
+        bad = int(value.numel() - torch.isfinite(value).sum())
+        if bad:
+            kinds = sorted({"nan" if math.isnan(v) else "+inf" if v > 0 else "-inf"
+                            for v in value[~torch.isfinite(value)].tolist()})
+            raise ConversionError(f"tensor {key!r} in {path} holds {bad} non-finite value{'s' if bad > 1 else ''} "
+                                  f"({', '.join(kinds)}); a model with such weights computes no usable logits, so "
+                                  "it is refused: convert the last checkpoint whose weights were finite")
     if recorded is not None and not isinstance(recorded, Mapping):
         raise CheckpointError(f"{path}: its 'architecture' entry is a {type(recorded).__name__}, not a dict")
+    if recorded is not None and recorded.get("from") != "project":
+        recorded = dict(recorded)
+        if "readout" not in recorded:
+            # written by an older convert, which recorded its assumptions (tanh, h_n) as if they were facts
+            recorded["assumed"] = ["nonlinearity", "readout"]
+        else:
+            recorded["assumed"] = list(loaded.get("assumed", ())) if isinstance(loaded.get("assumed"), list) else []
     return dict(state), recorded, f"{kind}, {len(state)} tensors"
 
 
@@ -263,13 +311,17 @@ def _recurrent(m: _Module) -> _Recurrent:
 
 
 def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded: Mapping | None = None,
-                          where: str = "the state dict") -> tuple[Architecture, dict, list[str], list[str]]:
+                          where: str = "the state dict", readout: str | None = None,
+                          ) -> tuple[Architecture, dict, list[str], list[str]]:
     """Infer the StackedRNN that ``state`` (any module names) describes.
 
     Returns ``(architecture, state dict renamed for StackedRNN, one line per source
     module, the assumptions made)``.  Raises ConversionError naming the first tensor
-    that cannot be mapped.  ``recorded`` is the architecture a ``.pt`` written by
-    convert stores (its nonlinearity, which weights cannot show).
+    that cannot be mapped.  What weights cannot show must come from ``nonlinearity``
+    (nn.RNN's) and ``readout`` (a bidirectional stack's, ``READOUTS``), or from
+    ``recorded``, the architecture a ``.pt`` written by convert stores; otherwise
+    ConversionError names the flag.  A recorded value listed in ``recorded["assumed"]``
+    (an older convert guessed it) settles nothing, and a flag replaces it.
     """
     import torch
     recurrent: list[_Recurrent] = []
@@ -322,25 +374,35 @@ def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded
                               f"recurrent layer gives {features}: the shapes do not chain")
 
     assumptions = []
-    if first.cell == "rnn":
+    bidirectional = first.directions == 2
+    if readout is not None:
+        check_choice("readout", readout, READOUTS)
+    if nonlinearity is not None:
+        check_nonlinearity(first.cell, nonlinearity)
+    nonlinearity = _settled("nonlinearity", nonlinearity, recorded, where) if first.cell == "rnn" else "tanh"
+    readout = _settled("readout", readout, recorded, where) if bidirectional else "h_n"
+    if nonlinearity is None:
         stored = recorded.get("nonlinearity") if recorded else None
-        if nonlinearity is not None and stored is not None and nonlinearity != stored:
-            raise ConversionError(f"--nonlinearity {nonlinearity} contradicts {where}, which records "
-                                  f"nonlinearity={stored!r}")
-        nonlinearity = nonlinearity or stored
-        if nonlinearity is None:
-            nonlinearity = "tanh"
-            assumptions.append("nonlinearity='tanh', nn.RNN's default, which weights cannot show "
-                               "(pass --nonlinearity relu for nn.RNN(nonlinearity='relu'))")
-    check_nonlinearity(first.cell, nonlinearity or "tanh")
+        says = (f"records nonlinearity={stored!r} only as an older convert's assumption" if stored
+                else "records no nonlinearity")
+        raise ConversionError(
+            f"{where} holds nn.RNN weights, which are the same for tanh and relu, and {says}: pass "
+            "--nonlinearity tanh or --nonlinearity relu, as your nn.RNN was built, or call "
+            f"parity.convert_module(your_model, x), which checks against your model itself ({_FILE_CHECK})")
+    if readout is None:
+        raise ConversionError(
+            f"{where} holds bidirectional layers, and weights cannot show what your forward hands the Linear: pass "
+            "--readout h_n (each direction's final state) or --readout last-output (out[:, -1]), or call "
+            f"parity.convert_module(your_model, x), which checks against your model itself ({_FILE_CHECK})")
     bias = any(r.bias for r in recurrent)
     arch = Architecture(input_size=first.input_size, hidden_size=first.hidden,
                         num_layers=sum(r.layers for r in recurrent), num_classes=int(weight.shape[0]),
-                        cell=first.cell, bidirectional=first.directions == 2,
-                        nonlinearity=nonlinearity or "tanh", bias=bias)
+                        cell=first.cell, bidirectional=bidirectional,
+                        nonlinearity=nonlinearity, bias=bias, readout=readout)
     if recorded is not None:
         for key, value in arch.kwargs().items():
-            if key in recorded and recorded[key] != value:
+            if key in recorded and key not in recorded.get("assumed", ()) and recorded[key] != value \
+                    and key not in ("from", "assumed"):
                 raise ConversionError(f"{where} records {key}={recorded[key]!r} but its weights say {key}={value!r}")
 
     renamed, lines, index = {}, [], 0
@@ -368,20 +430,34 @@ def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded
                     "outputs") + ") -> fc")
     assumptions.append("the model's forward runs these layers in this order on (batch, time, features) input "
                        "(batch_first=True) and feeds the last time step to the Linear, as the notebook's RNNModel does"
-                       + ("; with bidirectional layers, the last step means h_n: the forward direction's output at "
-                          "the last step and the backward direction's at the first (what Keras's Bidirectional "
-                          "returns), not out[:, -1]" if arch.bidirectional else ""))
+                       + (f"; the Linear reads {_READOUT_MEANS[readout]} (--readout {readout})"
+                          if arch.bidirectional else "")
+                       + f"; {_FILE_CHECK}: parity.convert_module(your_model, x) checks against it")
     return arch, renamed, lines, assumptions
 
 
-def infer_from_keras(model, nonlinearity: str | None = None,
-                     where: str = "the Keras model") -> tuple[Architecture, list[str], list[str]]:
+def _settled(key: str, flag: str | None, recorded: Mapping | None, where: str) -> str | None:
+    """The value of ``key`` from the flag or the file; None when neither settles it."""
+    stored = recorded.get(key) if recorded else None
+    assumed = stored is not None and key in recorded.get("assumed", ())
+    option = f"--{key} {flag}"
+    if flag is not None and stored is not None and flag != stored and not assumed:
+        raise ConversionError(f"{option} contradicts {where}, which records {key}={stored!r}")
+    if flag is not None:
+        return flag
+    return None if assumed else stored
+
+
+def infer_from_keras(model, nonlinearity: str | None = None, where: str = "the Keras model",
+                     readout: str | None = None) -> tuple[Architecture, list[str], list[str]]:
     """Infer the StackedRNN that a Keras model is, or raise ConversionError naming the first layer that is not.
 
     Returns ``(architecture, one line per layer, notes)``.  The model must be a chain:
     one input, recurrent layers (``SimpleRNN``, ``GRU``, ``LSTM``, or ``Bidirectional``
     of one), all but the last returning sequences, then one ``Dense``; ``Dropout``
-    layers (inference: the identity) are skipped.  What the cells compute is checked
+    layers (inference: the identity) are skipped.  The last recurrent layer may return
+    its sequence if the model then takes its last step, ``x[:, -1]`` (the readout
+    ``"last-output"`` of a bidirectional stack).  What the cells compute is checked
     layer by layer when the weights are mapped (``parity.convert``).
     """
     import keras
@@ -396,14 +472,25 @@ def infer_from_keras(model, nonlinearity: str | None = None,
         raise ConversionError(f"{where} declares a fixed batch size of {shape[0]} (batch_shape); StackedRNN takes "
                               "batches of any size: rebuild it with keras.Input(shape=(time, features))")
 
-    def flat(layer):
-        for sub in layer.layers:
+    def flat(layer):  # layers and ops (x[:, -1] is an op, not a layer), in the order they run
+        for sub in getattr(layer, "operations", layer.layers):
             yield from (flat(sub) if isinstance(sub, keras.Model) else [sub])
 
-    recurrent, dense, notes = [], None, []
+    recurrent, dense, notes, last_step = [], None, [], None
     for layer in flat(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
+        if not isinstance(layer, keras.layers.Layer):  # an op called on the model's tensors
+            if type(layer).__name__ == "GetItem" and recurrent and dense is None and last_step is None \
+                    and _takes_last_step(layer):
+                last_step = layer
+                continue
+            raise ConversionError(f"keras op '{layer.name}' ({type(layer).__name__}) has no counterpart in "
+                                  "StackedRNN (recurrent layers, then x[:, -1] at most, then one Dense); convert "
+                                  "refuses it rather than change what the model computes")
+        if last_step is not None and dense is None and not isinstance(layer, keras.layers.Dense):
+            raise ConversionError(f"keras layer '{layer.name}' comes after '{last_step.name}' (x[:, -1]); convert "
+                                  "reads x[:, -1] only between the last recurrent layer and the Dense")
         if isinstance(layer, keras.layers.Dropout):
             notes.append(f"'{layer.name}' ({type(layer).__name__}) acts in training only: not carried over")
             continue
@@ -443,9 +530,12 @@ def infer_from_keras(model, nonlinearity: str | None = None,
         if inner.return_state:
             raise ConversionError(f"keras layer '{layer.name}' has return_state=True; StackedRNN passes only the "
                                   "outputs on")
-        if last and inner.return_sequences:
+        if last and inner.return_sequences and last_step is None:
             raise ConversionError(f"keras layer '{layer.name}' is the last recurrent layer but returns the whole "
                                   "sequence (return_sequences=True); StackedRNN's classifier reads the last step")
+        if last and last_step is not None and not inner.return_sequences:
+            raise ConversionError(f"keras op '{last_step.name}' takes x[:, -1] of '{layer.name}', which returns one "
+                                  "step already (return_sequences=False); convert reads x[:, -1] of a sequence only")
         if type(inner) is not type(first) or inner.units != first.units or inner.use_bias != first.use_bias \
                 or bidirectional != isinstance(first_layer, keras.layers.Bidirectional) \
                 or act(inner.activation) != act(first.activation):
@@ -468,11 +558,31 @@ def infer_from_keras(model, nonlinearity: str | None = None,
     if nonlinearity is not None and nonlinearity != activation:
         raise ConversionError(f"--nonlinearity {nonlinearity} contradicts {where}, whose layers use "
                               f"activation={activation!r}; leave the flag out")
+    bidirectional = isinstance(first_layer, keras.layers.Bidirectional)
+    found = "last-output" if bidirectional and last_step is not None else "h_n"
+    if readout is not None and bidirectional and readout != found:
+        reads = ("takes x[:, -1] of the last layer's sequence" if found == "last-output"
+                 else "reads each direction's final state (return_sequences=False)")
+        raise ConversionError(f"--readout {readout} contradicts {where}, which {reads}: readout {found}; leave "
+                              "the flag out")
+    if last_step is not None:
+        lines.insert(len(lines) - 1, f"{last_step.name}: x[:, -1]" + (" -> readout='last-output'" if bidirectional
+                                                                       else " (the last step)"))
     arch = Architecture(input_size=int(shape[2]), hidden_size=int(first.units), num_layers=len(recurrent),
-                        num_classes=int(dense.units), cell=cell,
-                        bidirectional=isinstance(first_layer, keras.layers.Bidirectional),
-                        nonlinearity=activation, bias=bool(first.use_bias))
+                        num_classes=int(dense.units), cell=cell, bidirectional=bidirectional,
+                        nonlinearity=activation, bias=bool(first.use_bias), readout=found)
     return arch, lines, notes
+
+
+def _takes_last_step(op) -> bool:
+    """Whether a Keras ``GetItem`` op is ``x[:, -1]`` (or ``x[:, -1, :]``)."""
+    try:
+        key = op._inbound_nodes[0].arguments.args[1]
+    except (AttributeError, IndexError):
+        return False
+    key = tuple(key) if isinstance(key, (list, tuple)) else (key,)
+    everything = slice(None, None, None)
+    return key in ((everything, -1), (everything, -1, everything))
 
 
 def _describe_keras(layer, inner) -> str:
@@ -504,21 +614,28 @@ def _keras_ready() -> None:
     import_tensorflow_quietly()
 
 
-def read_source(src: Path, nonlinearity: str | None = None) -> Source:
+def read_source(src: Path, nonlinearity: str | None = None, readout: str | None = None) -> Source:
     """Read SRC and turn it into a StackedRNN; raise a one-line UserError when that is impossible."""
     from torch_version.model import StackedRNN
     src = Path(src)
     kind = _sniff(src)
     if kind == "torch":
         state, recorded, description = _state_dict_of(src, _load_torch(src))
-        arch, renamed, layers, assumptions = infer_from_state_dict(state, nonlinearity, recorded, where=str(src))
+        arch, renamed, layers, assumptions = infer_from_state_dict(state, nonlinearity, recorded, where=str(src),
+                                                                   readout=readout)
         model = StackedRNN(**arch.kwargs())
         model.load_state_dict(renamed)
         return Source("torch", description, arch, model, None, layers, assumptions, [], None)
     _keras_ready()
     from keras_version.train import load_model
     keras_model = load_model(src)
-    arch, layers, notes = infer_from_keras(keras_model, nonlinearity, where=str(src))
+    arch, layers, notes = infer_from_keras(keras_model, nonlinearity, where=str(src), readout=readout)
+    for w in keras_model.weights:
+        values = np.asarray(w.numpy())
+        if not np.isfinite(values).all():
+            raise ConversionError(f"weight {w.path!r} in {src} holds {int(values.size - np.isfinite(values).sum())} "
+                                  "non-finite values (nan or inf); a model with such weights computes no usable "
+                                  "logits, so it is refused: convert the last checkpoint whose weights were finite")
     from parity.convert import keras_to_torch
     model = StackedRNN(**arch.kwargs())
     keras_to_torch(keras_model, model)
@@ -572,7 +689,15 @@ def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return math.inf
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+    with np.errstate(all="ignore"):  # inf - inf is nan, said by the value rather than a RuntimeWarning
+        return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
+
+
+def describe_difference(diff: float) -> str:
+    """``"differ by up to 3.1e-02"``; a nan (a non-finite logit on one side) said in words."""
+    if math.isnan(diff):
+        return "are not comparable: one of them holds a nan or infinite logit"
+    return f"differ by up to {diff:.2e}"
 
 
 # --- SRC -> DST -----------------------------------------------------------------------------------
@@ -588,22 +713,52 @@ def target_kind(dst: Path) -> str:
     raise ConversionError(f"DST {dst} has {shown}; name it *.keras (a Keras model) or *.pt (a PyTorch state dict)")
 
 
-def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str], None] = print) -> ConvertResult:
+def check_destination(src, dst, overwrite: bool = False) -> None:
+    """Refuse a DST that would lose a file: SRC itself, an existing file (unless ``overwrite``),
+    or a file in a folder that does not exist."""
+    src, dst = Path(src), Path(dst)
+    target_kind(dst)
+    same = dst.resolve() == src.resolve()
+    if not same and dst.exists() and src.exists():
+        try:
+            same = os.path.samefile(src, dst)  # a hard link, or the same file by another path
+        except OSError:
+            pass
+    if same:
+        raise ConversionError(f"DST {dst} is SRC {src} itself; converting a file onto itself would replace your "
+                              "model: choose another DST")
+    if dst.is_dir():
+        raise CheckpointError(f"cannot write {dst} (Is a directory); choose another DST")
+    if (dst.exists() or dst.is_symlink()) and not overwrite:
+        raise ConversionError(f"DST {dst} already exists; pass --overwrite to replace it, or choose another DST")
+    parent = dst.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise ConversionError(f"the folder of DST, {parent}, {what}; create it with `mkdir -p {shlex.quote(str(parent))}`"
+                              ", or choose another DST")
+
+
+def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str], None] = print, *,
+                 readout: str | None = None, overwrite: bool = False) -> ConvertResult:
     """Convert SRC to DST (see the module docstring), printing each step through ``out``.
 
-    DST is written atomically, and only after the model read back from it has
-    passed the self-check; on any error DST is left as it was.  The Keras backend
-    is whatever ``KERAS_BACKEND`` said when Keras was first imported.
+    ``nonlinearity`` (nn.RNN's) and ``readout`` (a bidirectional stack's) give what
+    weights cannot show; SRC may record them.  DST must not be SRC, nor exist unless
+    ``overwrite``, and its folder must exist.  DST is written atomically, and only after
+    the model read back from it has passed the self-check; on any error DST is left
+    as it was.  The Keras backend is whatever ``KERAS_BACKEND`` said when Keras was
+    first imported.
     """
     src, dst = Path(src), Path(dst)
     target = target_kind(dst)
+    check_destination(src, dst, overwrite)
     lines: list[str] = []
 
     def say(line: str) -> None:
         lines.append(line)
         out(line)
 
-    source = read_source(src, nonlinearity)
+    source = read_source(src, nonlinearity, readout)
     arch = source.architecture
     say(f"source: {src}: {source.description}")
     say("layers, in the order of the file:")
@@ -638,11 +793,13 @@ def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str],
             written = load_model(tmp)
         diff = max_abs_diff(logits(written, x), expected)
         measured.append(diff)
-        say(f"self-check{_backend_note(source.kind, target)} on {what}: largest |Δ logits| = {diff:.2e} "
+        shown = "not comparable (a nan or infinite logit)" if math.isnan(diff) else f"{diff:.2e}"
+        say(f"self-check{_backend_note(source.kind, target)} on {what}: largest |Δ logits| = {shown} "
             f"(limit {TOLERANCE:.0e})")
         if not diff <= TOLERANCE:  # also catches nan
-            raise ConversionError(f"self-check failed: the logits of {src} and of the converted model differ by up to "
-                                  f"{diff:.2e}, more than {TOLERANCE:.0e}; {dst} was not written")
+            more = "" if math.isnan(diff) else f", more than {TOLERANCE:.0e}"
+            raise ConversionError(f"self-check failed: the logits of {src} and of the converted model "
+                                  f"{describe_difference(diff)}{more}; {dst} was not written")
 
     try:
         atomic_write(dst, write_and_check)
@@ -661,3 +818,161 @@ def _backend_note(source_kind: str, target: str) -> str:
         return ""
     import keras
     return f" (Keras on {keras.config.backend()})"
+
+
+# --- Python entry points: converted and checked against the user's own model ----------------------------
+
+def _example_input(example_x, input_size: int | None = None) -> np.ndarray:
+    """``example_x`` as float32 (batch, time, features), refusing what cannot check anything."""
+    from parity.convert import _to_numpy
+    if not hasattr(example_x, "shape"):
+        raise TypeError(f"example_x must be an array or tensor of shape (batch, time, features), got "
+                        f"{type(example_x).__name__}")
+    x = np.ascontiguousarray(_to_numpy(example_x), dtype=np.float32)
+    if x.ndim != 3 or x.shape[0] == 0 or x.size == 0:
+        raise ConversionError(f"example_x has shape {tuple(x.shape)}; the check needs at least one sequence of "
+                              "shape (time, features), e.g. a few of the images the model reads")
+    if input_size is not None and x.shape[2] != input_size:
+        raise ConversionError(f"example_x has {x.shape[2]} features per step but the model reads {input_size}")
+    if not np.isfinite(x).all():
+        raise ConversionError("example_x holds nan or infinite values; the check needs finite inputs")
+    return x
+
+
+def _user_logits(model, x: np.ndarray, who: str) -> np.ndarray:
+    try:
+        values = logits(model, x)
+    except Exception as e:
+        raise ConversionError(f"{who} could not run on example_x of shape {x.shape} ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    values = np.asarray(values)
+    if values.ndim != 2 or values.shape[0] != x.shape[0]:
+        raise ConversionError(f"{who} returns shape {values.shape} for example_x of shape {x.shape}; convert maps "
+                              "models that return logits of shape (batch, classes)")
+    return values
+
+
+def convert_module(torch_module, example_x, *, readout: str | None = None, nonlinearity: str | None = None,
+                   timesteps: int | None = None):
+    """A Keras model computing what ``torch_module`` computes, checked on ``example_x`` against the module itself.
+
+    The layers are read as ``convert`` reads a state dict (recurrent layers, then one
+    Linear).  ``nonlinearity`` defaults to the module's own ``nn.RNN.nonlinearity``;
+    ``readout`` (bidirectional stacks: ``"h_n"`` or ``"last-output"``, i.e. ``out[:, -1]``)
+    defaults to whichever the module's forward turns out to use.  Both models run
+    ``example_x`` (``(batch, time, features)``); unless every logit agrees within
+    ``TOLERANCE``, ConversionError says which readout or nonlinearity would match,
+    or that none does.  ``timesteps`` is the Keras model's declared length (default:
+    example_x's).  Keras must be importable with the chosen backend.
+    """
+    from torch import nn
+    if not isinstance(torch_module, nn.Module) or _is_keras_model(torch_module):
+        raise TypeError(f"convert_module takes a torch nn.Module first, got {type(torch_module).__name__}"
+                        + ("; for a Keras model use parity.convert_keras_model" if _is_keras_model(torch_module)
+                           else ""))
+    if readout is not None:
+        check_choice("readout", readout, READOUTS)
+    where = f"torch module {type(torch_module).__name__}"
+    state = {k: v.detach().cpu() for k, v in torch_module.state_dict().items()}
+    own = {m.nonlinearity for m in torch_module.modules() if isinstance(m, nn.RNN)}
+    if nonlinearity is not None:
+        check_nonlinearity("rnn", nonlinearity)
+    x = _example_input(example_x)
+    expected = _user_logits(torch_module, x, where)
+    if not np.isfinite(expected).all():
+        raise ConversionError(f"{where} returns nan or infinite logits on example_x; the check needs finite ones")
+
+    # Candidates: the given or the module's own values first, then the alternatives.
+    nonlinearities = [nonlinearity] if nonlinearity else sorted(own, key=lambda n: n != "tanh") or ["tanh"]
+    if own:  # nn.RNN layers: the other nonlinearity is worth naming if it is the one that matches
+        nonlinearities += [n for n in ("tanh", "relu") if n not in nonlinearities]
+    readouts = [readout] if readout else ["h_n", "last-output"]
+    readouts += [r for r in READOUTS if r not in readouts]
+    tried = []
+    from torch_version.model import StackedRNN
+    for n in nonlinearities:
+        for r in readouts:
+            arch, renamed, _, _ = infer_from_state_dict(state, n, None, where=where, readout=r)
+            if x.shape[2] != arch.input_size:
+                raise ConversionError(f"example_x has {x.shape[2]} features per step but {where} reads "
+                                      f"{arch.input_size}")
+            if any(t[0] == arch for t in tried):
+                continue  # a unidirectional stack has one readout
+            candidate = StackedRNN(**arch.kwargs())
+            candidate.load_state_dict(renamed)
+            tried.append((arch, arch.nonlinearity, arch.readout, max_abs_diff(logits(candidate, x), expected)))
+    matching = [t for t in tried if t[3] <= TOLERANCE]
+    # readout: whichever matches, unless given; nonlinearity: the given or the module's own
+    chosen = [t for t in matching if t[1] == nonlinearities[0] and (readout is None or t[2] == readout)]
+    if not chosen:
+        arch, _, _, diff = tried[0]
+        raise ConversionError(_no_match(where, arch, diff, tried, matching, readout, nonlinearity))
+    arch, n, r, diff = chosen[0]
+    _keras_ready()
+    from keras_version.model import build_model
+    from parity.convert import torch_to_keras
+    model = build_model(**arch.kwargs(), timesteps=timesteps if timesteps is not None else x.shape[1])
+    candidate = StackedRNN(**arch.kwargs())
+    candidate.load_state_dict(infer_from_state_dict(state, n, None, where=where, readout=r)[1])
+    torch_to_keras(candidate, model)
+    diff = max_abs_diff(logits(model, x), expected)
+    if not diff <= TOLERANCE:
+        raise ConversionError(f"the converted Keras model's logits and {where}'s {describe_difference(diff)} on "
+                              f"example_x, more than {TOLERANCE:.0e}")
+    return model
+
+
+def _no_match(where, arch, diff, tried, matching, readout, nonlinearity) -> str:
+    chose = ([f"nonlinearity={arch.nonlinearity!r}"] if arch.cell == "rnn" else []) + (
+        [f"readout={arch.readout!r}"] if arch.bidirectional else [])
+    head = (f"{where}: a StackedRNN" + (f" with {', '.join(chose)}" if chose else "")
+            + f" gives logits that {describe_difference(diff)} from the module's on example_x")
+    if matching:
+        _, n, r, _ = matching[0]
+        says = []
+        if arch.bidirectional and r != arch.readout:
+            says.append(f"its forward reads {_READOUT_MEANS[r]}: pass readout={r!r}")
+        if arch.cell == "rnn" and n != arch.nonlinearity:
+            says.append(f"it computes as nonlinearity={n!r}: pass nonlinearity={n!r}")
+        return f"{head}; {' and '.join(says)} (that matches within {TOLERANCE:.0e})"
+    best = min(tried, key=lambda t: t[3] if not math.isnan(t[3]) else math.inf)
+    options = "; ".join(" ".join(([f"nonlinearity={n!r}"] if arch.cell == "rnn" else [])
+                                 + ([f"readout={r!r}"] if arch.bidirectional else [])) for _, n, r, _ in tried)
+    others = f", and no other choice matches either (tried {options}; " if len(tried) > 1 else " ("
+    return (f"{head}{others}the closest logits {describe_difference(best[3])}): "
+            "its forward does something besides running these layers in order and feeding the last step to the "
+            "Linear, which convert cannot map")
+
+
+def convert_keras_model(keras_model, example_x):
+    """A torch ``StackedRNN`` computing what ``keras_model`` computes, checked on ``example_x`` against it.
+
+    The model is read as ``convert`` reads a ``.keras`` file (``infer_from_keras``).  Both
+    run ``example_x`` (``(batch, time, features)``); ConversionError unless every logit
+    agrees within ``TOLERANCE``.
+    """
+    if not _is_keras_model(keras_model):
+        raise TypeError(f"convert_keras_model takes a Keras model, got {type(keras_model).__name__}"
+                        + ("; for a torch module use parity.convert_module" if hasattr(keras_model, "state_dict")
+                           else ""))
+    from parity.convert import keras_to_torch
+    from torch_version.model import StackedRNN
+    where = f"Keras model '{keras_model.name}'"
+    arch, _, _ = infer_from_keras(keras_model, where=where)
+    x = _example_input(example_x, arch.input_size)
+    expected = _user_logits(keras_model, x, where)
+    if not np.isfinite(expected).all():
+        raise ConversionError(f"{where} returns nan or infinite logits on example_x; the check needs finite ones")
+    model = StackedRNN(**arch.kwargs())
+    keras_to_torch(keras_model, model)
+    diff = max_abs_diff(logits(model, x), expected)
+    if not diff <= TOLERANCE:
+        raise ConversionError(f"the converted torch module's logits and {where}'s {describe_difference(diff)} on "
+                              f"example_x, more than {TOLERANCE:.0e}: the model computes something its layers do "
+                              "not show")
+    return model.eval()
+
+
+def _is_keras_model(obj) -> bool:
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Model)
