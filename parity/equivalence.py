@@ -31,6 +31,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import numbers
+import sys
 import weakref
 
 import numpy as np
@@ -51,6 +53,7 @@ class LayerDifference:
     torch_shape: tuple
     keras_shape: tuple
     max_abs_diff: float   # inf when the shapes differ
+    scale: float = 0.0    # max |torch output|, for a relative tolerance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +62,7 @@ class GradientDifference:
     torch_name: str
     keras_path: str       # the Keras variable, e.g. "rnn_1/simple_rnn_cell/kernel"
     max_abs_diff: float
+    scale: float = 0.0    # max |torch gradient|
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +71,8 @@ class EquivalenceReport:
     logits: float                                  # max |Δ| of the two models' outputs
     logits_shapes: tuple[tuple, tuple]
     gradients: list[GradientDifference] | None = None
+    logits_scale: float = 0.0                      # max |torch logit|
+    readouts: str | None = None                    # which bidirectional readout each side's logits match
 
     @property
     def max_abs_diff(self) -> float:
@@ -74,19 +80,22 @@ class EquivalenceReport:
         values += [g.max_abs_diff for g in self.gradients or []]
         return math.nan if any(math.isnan(v) for v in values) else max(values)
 
-    def first_failure(self, atol: float) -> str | None:
-        """A one-line description of the first comparison above ``atol`` (or nan), in layer order; None if none."""
+    def first_failure(self, atol: float, rtol: float = 0.0) -> str | None:
+        """A one-line description of the first comparison above ``atol + rtol * max |torch value|`` (or
+        nan), in layer order; None if none."""
+        limit = f"atol {atol:g}" + (f", rtol {rtol:g}" if rtol else "")
         for d in self.layers:
-            if not d.max_abs_diff <= atol:
+            if not d.max_abs_diff <= atol + rtol * d.scale:
                 return (f"layer {d.index} (torch '{d.torch_name}', keras '{d.keras_name}'): "
-                        f"{_differs(d.max_abs_diff, d.torch_shape, d.keras_shape, d.what)} (atol {atol:g})")
-        if not self.logits <= atol:
-            return (f"the logits: {_differs(self.logits, *self.logits_shapes, 'output')} (atol {atol:g}), "
-                    "although every paired layer agrees: do the two forward passes use the layers the same way?")
+                        f"{_differs(d.max_abs_diff, d.torch_shape, d.keras_shape, d.what)} ({limit})")
+        if not self.logits <= atol + rtol * self.logits_scale:
+            why = self.readouts or "do the two forward passes use the layers the same way?"
+            return (f"the logits: {_differs(self.logits, *self.logits_shapes, 'output')} ({limit}), "
+                    f"although every paired layer agrees: {why}")
         for g in self.gradients or []:
-            if not g.max_abs_diff <= atol:
+            if not g.max_abs_diff <= atol + rtol * g.scale:
                 return (f"layer {g.index} (torch '{g.torch_name}'): the loss gradient of keras weight "
-                        f"'{g.keras_path}' differs by up to {g.max_abs_diff:.3g} (atol {atol:g})")
+                        f"'{g.keras_path}' {_by(g.max_abs_diff)} ({limit})")
         return None
 
     def __str__(self) -> str:
@@ -103,28 +112,101 @@ class EquivalenceReport:
 def _differs(diff: float, torch_shape, keras_shape, what: str) -> str:
     if torch_shape != keras_shape:
         return f"the {what} has shape {torch_shape} in torch but {keras_shape} in keras"
-    return f"the {what} differs by up to {diff:.3g}"
+    return f"the {what} {_by(diff)}"
+
+
+def _by(diff: float) -> str:
+    if math.isnan(diff):
+        return "cannot be compared: it holds a nan or infinite value on one side or both"
+    return f"differs by up to {diff:.3g}"
+
+
+def check_arguments(torch_model, keras_model, x, caller: str = "check_equivalent") -> np.ndarray:
+    """``x`` as float32 NumPy, after refusing arguments in the wrong order, of the wrong kind, or empty."""
+    from torch import nn
+    keras = sys.modules.get("keras")
+    is_keras = (lambda m: keras is not None and isinstance(m, keras.Model))
+    call = f"{caller}(torch_model, keras_model, x)"
+    if is_keras(torch_model) and not is_keras(keras_model) and isinstance(keras_model, nn.Module):
+        raise TypeError(f"{call}: the first argument is a Keras model and the second a torch module; swap them")
+    if not isinstance(torch_model, nn.Module) or is_keras(torch_model):
+        raise TypeError(f"{call}: torch_model must be a torch nn.Module, got {type(torch_model).__name__}")
+    if not is_keras(keras_model):
+        raise TypeError(f"{call}: keras_model must be a Keras model, got {type(keras_model).__name__}")
+    if not hasattr(x, "shape"):
+        raise TypeError(f"{call}: x must be an array or tensor of shape (batch, time, features), "
+                        f"got {type(x).__name__}")
+    x = np.ascontiguousarray(_to_numpy(x), dtype=np.float32)
+    if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
+        raise ValueError(f"{call}: x of shape {tuple(x.shape)} holds no examples, so nothing would be compared; "
+                         "pass at least one sequence")
+    return x
+
+
+def check_tolerance(name: str, value, caller: str = "assert_equivalent") -> float:
+    """``value`` as a finite, non-negative float; TypeError or ValueError naming ``name`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{caller}: {name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{caller}: {name} must be finite and at least 0, got {value!r}"
+                         + (": an infinite tolerance passes any two models" if value == math.inf else ""))
+    return value
 
 
 def check_equivalent(torch_model, keras_model, x, y=None, *, gradients: bool = False) -> EquivalenceReport:
     """Run both models on ``x`` (``(batch, time, features)``) and measure, per paired layer, how far apart
     their outputs are; see the module docstring.  ``gradients=True`` also compares the loss gradients
     of every weight, for labels ``y``."""
-    x = np.ascontiguousarray(_to_numpy(x), dtype=np.float32)
+    x = check_arguments(torch_model, keras_model, x)
     pairs = _pairs("check_equivalent", torch_model, keras_model)
     torch_outs, torch_logits = _torch_outputs(torch_model, pairs, x)
     keras_outs, keras_logits = _keras_outputs(keras_model, pairs, x)
     layers = []
     for (t, k), a, b in zip(pairs, torch_outs, keras_outs, strict=True):
         what = "output" if t.kind == "linear" else "output sequence"
-        layers.append(LayerDifference(t.index, t.name, k.layer.name, what, a.shape, b.shape, max_abs_diff(a, b)))
-    report = EquivalenceReport(layers, max_abs_diff(torch_logits, keras_logits),
-                               (torch_logits.shape, keras_logits.shape))
+        layers.append(LayerDifference(t.index, t.name, k.layer.name, what, a.shape, b.shape, max_abs_diff(a, b),
+                                      _scale(a)))
+    logits_diff = max_abs_diff(torch_logits, keras_logits)
+    readouts = None
+    if not logits_diff <= 1e-5 and len(pairs) >= 2 and pairs[-1][0].kind == "linear" \
+            and pairs[-2][0].kind != "linear" and pairs[-2][0].module.bidirectional:
+        readouts = _readouts(pairs[-1][0].module, torch_outs[-2], torch_logits, keras_logits)
+    report = EquivalenceReport(layers, logits_diff, (torch_logits.shape, keras_logits.shape),
+                               logits_scale=_scale(torch_logits), readouts=readouts)
     if gradients:
         if y is None:
             raise ValueError("gradients=True needs the labels y")
         report = dataclasses.replace(report, gradients=_gradient_differences(torch_model, keras_model, pairs, x, y))
     return report
+
+
+def _scale(a) -> float:
+    a = np.asarray(a)
+    with np.errstate(all="ignore"):
+        return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+_READ = {"h_n": "h_n (each direction's final state)", "last-output": "out[:, -1] (both directions at the last step)"}
+
+
+def _readouts(fc, sequence: np.ndarray, torch_logits, keras_logits) -> str | None:
+    """Which bidirectional readout of the last recurrent layer's output each side's logits match, said in
+    words when they differ; None when that does not explain the difference."""
+    import torch
+    h = sequence.shape[-1] // 2
+    features = {"h_n": np.concatenate([sequence[:, -1, :h], sequence[:, 0, h:]], axis=-1),
+                "last-output": sequence[:, -1, :]}
+    with torch.no_grad():
+        candidates = {r: fc(torch.from_numpy(np.ascontiguousarray(f))).numpy() for r, f in features.items()}
+    reads = {}
+    for side, values in (("torch", torch_logits), ("keras", keras_logits)):
+        reads[side] = next((r for r, c in candidates.items() if max_abs_diff(c, values) <= 1e-5), None)
+    if None in reads.values() or reads["torch"] == reads["keras"]:
+        return None
+    return (f"the torch forward reads {_READ[reads['torch']]} of the last bidirectional layer, the Keras model "
+            f"{_READ[reads['keras']]}; build the Keras model with readout={reads['torch']!r} "
+            "(keras_version.model.build_model), or convert with parity.convert_module, which finds it")
 
 
 # --- torch: hooks, and a replay of multi-layer modules ------------------------------------------------
@@ -263,5 +345,6 @@ def _gradient_differences(torch_model, keras_model, pairs, x, y) -> list[Gradien
                 owner[w.path] = t
     expected = torch_to_keras_arrays(torch_model, keras_model, values=grads)
     actual = keras_gradients(keras_model, x, y.astype(np.int32), training=False)
-    return [GradientDifference(owner[path].index, owner[path].name, path, max_abs_diff(expected[path], actual[path]))
+    return [GradientDifference(owner[path].index, owner[path].name, path, max_abs_diff(expected[path], actual[path]),
+                               _scale(expected[path]))
             for path in expected if path in actual]

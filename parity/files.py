@@ -116,7 +116,12 @@ def _sniff(path: Path) -> str:
         head = f.read(4)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
-            kind = "keras" if "config.json" in archive.namelist() else "torch"
+            names = archive.namelist()
+        kind = "keras" if "config.json" in names else "torch"
+        outside = next((n for n in names if n.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", n)), None)
+        if outside is not None:
+            raise CheckpointError(f"{path}: entry {outside!r} names a path outside the archive, which neither Keras "
+                                  "nor torch.save writes; the file is refused unopened")
         # entry sizes from the zip's directory, before anything is inflated
         check_keras_archive(path, "Keras model" if kind == "keras" else "PyTorch file")
         return kind
@@ -390,8 +395,10 @@ def infer_from_state_dict(state: dict, nonlinearity: str | None = None, recorded
             "--nonlinearity tanh or --nonlinearity relu, as your nn.RNN was built, or call "
             f"parity.convert_module(your_model, x), which checks against your model itself ({_FILE_CHECK})")
     if readout is None:
+        stored = recorded.get("readout") if recorded else None
+        says = f" ({where} records readout={stored!r} only as an older convert's assumption)" if stored else ""
         raise ConversionError(
-            f"{where} holds bidirectional layers, and weights cannot show what your forward hands the Linear: pass "
+            f"{where} holds bidirectional layers, and weights cannot show what your forward hands the Linear{says}: pass "
             "--readout h_n (each direction's final state) or --readout last-output (out[:, -1]), or call "
             f"parity.convert_module(your_model, x), which checks against your model itself ({_FILE_CHECK})")
     bias = any(r.bias for r in recurrent)

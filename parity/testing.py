@@ -15,21 +15,27 @@ from common.errors import ConversionError
 __all__ = ["assert_equivalent"]
 
 
-def assert_equivalent(torch_model, keras_model, x, atol: float = 1e-5, *, y=None, gradients: bool = False):
+def assert_equivalent(torch_model, keras_model, x, atol: float = 1e-5, *, rtol: float = 0.0, y=None,
+                      gradients: bool = False):
     """Raise ``AssertionError`` unless every paired layer's output, the logits and (with
-    ``gradients=True`` and labels ``y``) every weight's loss gradient agree within ``atol``.
+    ``gradients=True`` and labels ``y``) every weight's loss gradient agree within
+    ``atol + rtol * max |torch value|``.
 
     The message names the first layer that differs (torch and Keras names), its index in
     the pairing and the difference, followed by the whole report; models that cannot be
     paired fail with the reason.  Returns the :class:`parity.equivalence.EquivalenceReport`.
+    Arguments of the wrong kind or order raise ``TypeError``; an empty ``x`` or a
+    tolerance that is not finite and non-negative, ``ValueError``.
     """
-    from parity.equivalence import check_equivalent
+    from parity.equivalence import check_arguments, check_equivalent, check_tolerance
     __tracebackhide__ = True  # pytest shows the caller's line
+    atol, rtol = check_tolerance("atol", atol), check_tolerance("rtol", rtol)
+    x = check_arguments(torch_model, keras_model, x, "assert_equivalent")
     try:
         report = check_equivalent(torch_model, keras_model, x, y, gradients=gradients)
     except ConversionError as e:
         raise AssertionError(f"the models cannot be paired layer by layer: {e}") from None
-    failure = report.first_failure(atol)
+    failure = report.first_failure(atol, rtol)
     if failure is not None:
         raise AssertionError(f"{failure}\n{report}")
     return report
