@@ -60,7 +60,7 @@ def keras_logits(model, x: np.ndarray) -> np.ndarray:
 def printed_architecture(stdout: str) -> dict:
     """The StackedRNN arguments the command printed, read back from its output."""
     line = next(line for line in stdout.splitlines() if line.startswith("architecture: StackedRNN("))
-    pairs = re.findall(r"(\w+)=('?\w+'?)", line)
+    pairs = re.findall(r"(\w+)=('?[\w-]+'?)", line)
     return {k: (v.strip("'") if v.startswith("'") else v == "True" if v in ("True", "False") else int(v))
             for k, v in pairs}
 
@@ -70,11 +70,15 @@ def printed_architecture(stdout: str) -> dict:
 def test_the_notebook_state_dict_is_read_as_stacked_rnn():
     torch.manual_seed(0)
     model = RNNModel()
-    arch, renamed, lines, assumptions = infer_from_state_dict(model.state_dict())
+    with pytest.raises(ConversionError, match=r"holds nn\.RNN weights, which are the same for tanh and relu, and "
+                                              r"records no nonlinearity: pass --nonlinearity tanh or --nonlinearity "
+                                              r"relu, .* parity\.convert_module\(your_model, x\)"):
+        infer_from_state_dict(model.state_dict())  # weights cannot tell: no guess
+    arch, renamed, lines, assumptions = infer_from_state_dict(model.state_dict(), nonlinearity="tanh")
     assert arch == Architecture(28, 8, 3, 10, "rnn", False, "tanh", True)
     assert lines == ["rnn1: nn.RNN(28, 8) -> rnns.0", "rnn2: nn.RNN(8, 8) -> rnns.1", "rnn3: nn.RNN(8, 8) -> rnns.2",
                      "fc: nn.Linear(8, 10) -> fc"]
-    assert any("nonlinearity='tanh'" in a and "--nonlinearity relu" in a for a in assumptions)
+    assert not any("nonlinearity=" in a for a in assumptions)
     stacked = StackedRNN(**arch.kwargs())
     stacked.load_state_dict(renamed)  # strict: every name and shape
     x = np.random.default_rng(0).uniform(-1, 1, (5, 28, 28)).astype(np.float32)
@@ -88,8 +92,8 @@ def test_one_multi_layer_module_is_read_layer_by_layer(cell, layers, bidirection
     rnn = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[cell](
         13, 6, num_layers=layers, bias=bias, batch_first=True, bidirectional=bidirectional)
     model = OneModule(rnn, classes=4)
-    arch, renamed, lines, _ = infer_from_state_dict(model.state_dict())
-    assert arch == Architecture(13, 6, layers, 4, cell, bidirectional, "tanh", bias)
+    arch, renamed, lines, _ = infer_from_state_dict(model.state_dict(), nonlinearity="tanh", readout="h_n")
+    assert arch == Architecture(13, 6, layers, 4, cell, bidirectional, "tanh", bias, "h_n")
     assert lines[0].endswith("-> " + ", ".join(f"rnns.{i}" for i in range(layers)))
     stacked = StackedRNN(**arch.kwargs())
     stacked.load_state_dict(renamed)
@@ -103,23 +107,25 @@ def test_a_project_checkpoint_and_a_bias_free_linear():
     state = {"model": project.state_dict(), "optimizer": {"state": {}, "param_groups": []}}
     from parity.files import _state_dict_of
     sd, recorded, description = _state_dict_of("model.pt", state)
-    assert recorded is None and "optimizer: not converted" in description
+    # this project's training writes tanh layers read through h_n: known, not assumed
+    assert recorded == {"nonlinearity": "tanh", "readout": "h_n", "from": "project"}
+    assert "optimizer: not converted" in description
     assert "10 tensors" in description  # 2 layers x 4, fc x 2
-    arch, renamed, _, _ = infer_from_state_dict(sd)
+    arch, renamed, _, _ = infer_from_state_dict(sd, recorded=recorded)
     assert arch == Architecture(28, 8, 2, 10, "gru", False)
     assert all(torch.equal(renamed[k], v) for k, v in project.state_dict().items())
 
     head_without_bias = OneModule(nn.RNN(28, 8, batch_first=True))
     head_without_bias.head = nn.Linear(8, 10, bias=False)
-    arch, renamed, lines, _ = infer_from_state_dict(head_without_bias.state_dict())
+    arch, renamed, lines, _ = infer_from_state_dict(head_without_bias.state_dict(), nonlinearity="tanh")
     assert "bias=False: a zero bias" in lines[-1] and not renamed["fc.bias"].any()
 
 
 def test_relu_comes_from_the_flag_or_the_file_never_from_the_weights():
     torch.manual_seed(3)
     model = OneModule(nn.RNN(28, 8, nonlinearity="relu", batch_first=True))
-    arch, renamed, _, assumptions = infer_from_state_dict(model.state_dict())
-    assert arch.nonlinearity == "tanh" and assumptions[0].startswith("nonlinearity='tanh'")  # an assumption, printed
+    with pytest.raises(ConversionError, match=r"records no nonlinearity: pass --nonlinearity tanh or"):
+        infer_from_state_dict(model.state_dict())
     arch, renamed, _, assumptions = infer_from_state_dict(model.state_dict(), nonlinearity="relu")
     assert arch.nonlinearity == "relu" and not any("nonlinearity" in a for a in assumptions)
     x = np.random.default_rng(3).uniform(-1, 1, (4, 28, 28)).astype(np.float32)
@@ -132,7 +138,13 @@ def test_relu_comes_from_the_flag_or_the_file_never_from_the_weights():
     with pytest.raises(ConversionError, match=r"--nonlinearity tanh contradicts .* nonlinearity='relu'"):
         infer_from_state_dict(renamed, nonlinearity="tanh", recorded={"nonlinearity": "relu"})
     with pytest.raises(ConversionError, match=r"records hidden_size=9 but its weights say hidden_size=8"):
-        infer_from_state_dict(renamed, recorded={"hidden_size": 9})
+        infer_from_state_dict(renamed, recorded={"hidden_size": 9, "nonlinearity": "relu"})
+    # What an older convert recorded from its own assumption settles nothing, and a flag replaces it.
+    older = {"nonlinearity": "tanh", "assumed": ["nonlinearity", "readout"]}
+    with pytest.raises(ConversionError, match=r"records nonlinearity='tanh' only as an older convert's assumption: "
+                                              r"pass --nonlinearity tanh or --nonlinearity relu"):
+        infer_from_state_dict(renamed, recorded=older)
+    assert infer_from_state_dict(renamed, nonlinearity="relu", recorded=older)[0].nonlinearity == "relu"
 
 
 def test_the_models_take_nn_rnn_nonlinearity_and_bias():
@@ -339,18 +351,37 @@ def test_bad_files_get_one_line_each(bad_files, keras_backend):
         assert not list(bad_files.glob(".*tmp*")), name  # no half-written file either
 
 
-def test_a_failed_self_check_writes_nothing(tmp_path, monkeypatch):
+@pytest.mark.parametrize("offset, passes", [(2e-6, True), (1e-3, False)])
+def test_the_self_check_holds_the_converted_model_to_tolerance(tmp_path, monkeypatch, offset, passes):
+    """The real TOLERANCE (1e-5) in place: a converted model whose logits are off by 1e-3 is refused with
+    DST left as it was, one off by 2e-6 is written; both print the limit they were held to."""
     import parity.files as files
+    import torch_version.train
+    assert files.TOLERANCE == 1e-5
     torch.manual_seed(4)
     src, dst = tmp_path / "model.pt", tmp_path / "converted.pt"
     torch.save(RNNModel().state_dict(), src)
     dst.write_bytes(b"an older file, kept as it is")
-    monkeypatch.setattr(files, "TOLERANCE", -1.0)  # no difference passes
-    with pytest.raises(ConversionError, match=r"^self-check failed: the logits of .* differ by up to 0\.00e\+00, more "
-                                              r"than -1e\+00; .*converted\.pt was not written$"):
-        files.convert_file(src, dst, out=lambda line: None)
-    assert dst.read_bytes() == b"an older file, kept as it is"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.pt", "model.pt"]
+    load = torch_version.train.load_model
+
+    def off_by(path, model):  # what was written, read back with every logit moved by `offset`
+        loaded = load(path, model)
+        with torch.no_grad():
+            loaded.fc.bias += offset
+        return loaded
+    monkeypatch.setattr(torch_version.train, "load_model", off_by)
+    lines = []
+    if passes:
+        files.convert_file(src, dst, "tanh", out=lines.append, overwrite=True)
+        assert torch.load(dst, weights_only=True)["architecture"]["nonlinearity"] == "tanh"
+    else:
+        with pytest.raises(ConversionError, match=r"^self-check failed: the logits of .*model\.pt and of the "
+                                                  r"converted model differ by up to 1\.00e-03, more than 1e-05; "
+                                                  r".*converted\.pt was not written$"):
+            files.convert_file(src, dst, "tanh", out=lines.append, overwrite=True)
+        assert dst.read_bytes() == b"an older file, kept as it is"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["converted.pt", "model.pt"]
+    assert abs(printed_difference("\n".join(lines)) - offset) < 1e-6
 
 
 # --- 3. Conversions, on every backend ---------------------------------------------------------------
@@ -379,7 +410,7 @@ def test_the_notebook_model_converts_to_keras(tmp_path, small_data, test_images,
     model = trained_notebook_model(small_data)
     src, dst = tmp_path / "rnn_notebook.pt", tmp_path / "rnn_notebook.keras"
     torch.save(model.state_dict(), src)
-    stdout = "\n".join(convert_file(src, dst, out=lambda line: None).lines)
+    stdout = "\n".join(convert_file(src, dst, "tanh", out=lambda line: None).lines)
     assert printed_architecture(stdout) == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10,
                                                 cell="rnn", bidirectional=False, nonlinearity="tanh", bias=True)
     for line in ("  rnn1: nn.RNN(28, 8) -> rnns.0", "  rnn3: nn.RNN(8, 8) -> rnns.2", "  fc: nn.Linear(8, 10) -> fc"):
@@ -436,7 +467,7 @@ def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images, ke
 
     model = StackedRNN(**args)
     saved = torch.load(dst, weights_only=True)
-    assert set(saved) == {"model", "architecture"} and saved["architecture"] == args
+    assert set(saved) == {"model", "architecture"} and saved["architecture"] == {"readout": "h_n", **args}
     model.load_state_dict(saved["model"])
     again = load_model(dst, StackedRNN(**args))  # the project's loader reads it too
     x, y = test_images
@@ -487,31 +518,133 @@ def test_keras_to_pt_and_back_for_every_cell(tmp_path, test_images, cell, bidire
     assert torch_model.rnns[0].bias == extra.get("bias", True)
 
 
-@backend
-def test_a_relu_state_dict_needs_the_flag(tmp_path, test_images):
-    """nn.RNN(nonlinearity='relu') in one two-layer module without biases has weights that look like tanh's:
-    only --nonlinearity relu converts it faithfully.  Without the flag the assumption is printed, and the
-    converted model is a tanh one (both sides of the self-check assume it, so it passes)."""
-    from parity.files import convert_file
+# --- 4. What a file cannot say: refused on the command line, found by convert_module -------------------
+
+class ReadersBidirectional(nn.Module):
+    """The most common bidirectional classifier: the Linear reads out[:, -1], not h_n."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(28, 16, 2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.fc(out[:, -1, :])
+
+
+def relu_model() -> OneModule:
+    """nn.RNN(nonlinearity='relu') in one two-layer module without biases: weights that look like tanh's."""
     torch.manual_seed(6)
-    user_model = OneModule(nn.RNN(28, 8, num_layers=2, nonlinearity="relu", bias=False, batch_first=True))
-    src = tmp_path / "relu.pt"
-    torch.save(user_model.state_dict(), src)
+    return OneModule(nn.RNN(28, 8, num_layers=2, nonlinearity="relu", bias=False, batch_first=True))
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("user")
+    torch.manual_seed(7)
+    torch.save(ReadersBidirectional().state_dict(), folder / "bidirectional.pt")
+    torch.save(relu_model().state_dict(), folder / "relu.pt")
+    return folder
+
+
+FILE_CHECK = (r"the self-check of a file compares the converted model with the architecture the flags describe, "
+              r"not with your model's forward")
+REFUSED = {  # name: (SRC, DST, extra flags, pattern of the one stderr line); the torch backend: nothing reaches Keras
+    "bidirectional without --readout": (
+        "bidirectional.pt", "out.keras", [],
+        r"bidirectional\.pt holds bidirectional layers, and weights cannot show what your forward hands the Linear: "
+        r"pass --readout h_n \(each direction's final state\) or --readout last-output \(out\[:, -1\]\), or call "
+        rf"parity\.convert_module\(your_model, x\), which checks against your model itself \({FILE_CHECK}\)$"),
+    "relu without --nonlinearity": (
+        "relu.pt", "out.keras", [],
+        r"relu\.pt holds nn\.RNN weights, which are the same for tanh and relu, and records no nonlinearity: pass "
+        r"--nonlinearity tanh or --nonlinearity relu, as your nn\.RNN was built, or call "
+        rf"parity\.convert_module\(your_model, x\), which checks against your model itself \({FILE_CHECK}\)$"),
+    "DST is SRC": ("relu.pt", "relu.pt", ["--nonlinearity", "relu", "--overwrite"],
+                   r"error: DST \S+relu\.pt is SRC \S+relu\.pt itself; converting a file onto itself would "
+                   r"replace your model: choose another DST$"),
+    "DST is SRC by another path": ("relu.pt", "../{folder}/./relu.pt", ["--nonlinearity", "relu"],
+                                   r"error: DST \S+relu\.pt is SRC \S+relu\.pt itself"),
+    "DST is a hard link to SRC": ("relu.pt", "link.pt", ["--nonlinearity", "relu", "--overwrite"],
+                                  r"error: DST \S+link\.pt is SRC \S+relu\.pt itself"),
+    "DST exists": ("relu.pt", "bidirectional.pt", ["--nonlinearity", "relu"],
+                   r"error: DST \S+bidirectional\.pt already exists; pass --overwrite to replace it, or choose "
+                   r"another DST$"),
+    "DST in a missing folder": ("relu.pt", "new/folder/out.keras", ["--nonlinearity", "relu"],
+                                r"error: the folder of DST, \S+/new/folder, does not exist; create it with "
+                                r"`mkdir -p \S+/new/folder`, or choose another DST$"),
+}
+
+
+def test_what_a_file_cannot_say_is_refused_and_no_file_is_lost(user_files):
+    (user_files / "link.pt").unlink(missing_ok=True)
+    os.link(user_files / "relu.pt", user_files / "link.pt")
+    before = {p.name: p.read_bytes() for p in user_files.iterdir()}
+    results = run_many({name: ("parity", ["convert", user_files / src,
+                                          user_files / dst.format(folder=user_files.name), *flags,
+                                          "--backend", "torch"], None, None)
+                        for name, (src, dst, flags, _) in REFUSED.items()})
+    for name, (_, _, _, pattern) in REFUSED.items():
+        one_error_line(results[name], "parity", pattern)
+        assert results[name].stdout == "", name  # refused before anything is read or printed
+    assert {p.name: p.read_bytes() for p in user_files.iterdir()} == before  # SRC, DST: byte for byte
+    assert not (user_files / "new").exists()
+
+
+@backend
+def test_the_readers_bidirectional_model_with_readout_matches_the_module(tmp_path, user_files, test_images):
+    """--readout last-output: the Keras logits equal the user's own module's, out[:, -1] and all; h_n would
+    not (the reason the flag is required); convert_module finds the readout by itself."""
+    import parity
     x = test_images[0][:200]
+    user = ReadersBidirectional()
+    user.load_state_dict(torch.load(user_files / "bidirectional.pt", weights_only=True))
+    dst = tmp_path / "bidirectional.keras"
+    result = run("parity", ["convert", user_files / "bidirectional.pt", dst, "--readout", "last-output",
+                            "--backend", keras.config.backend()])
+    stdout = checked_run(result)
+    assert printed_architecture(stdout)["readout"] == "last-output" and result.stderr == ""
+    loaded = keras.models.load_model(dst, safe_mode=True)
+    assert np.abs(keras_logits(loaded, x) - torch_logits(user, x)).max() <= 1e-5
 
-    lines = []
-    assumed = convert_file(src, tmp_path / "assumed.pt", out=lines.append)
-    assert assumed.architecture == Architecture(28, 8, 2, 10, "rnn", False, "tanh", False)
-    assert any(line.startswith("assumed: nonlinearity='tanh'") for line in lines)
-    tanh_model = StackedRNN(**assumed.architecture.kwargs())
-    tanh_model.load_state_dict(torch.load(tmp_path / "assumed.pt", weights_only=True)["model"])
-    assert np.abs(torch_logits(tanh_model, x) - torch_logits(user_model, x)).max() > 1e-2
+    converted = parity.convert_module(user, x[:64])
+    assert np.abs(keras_logits(converted, x) - torch_logits(user, x)).max() <= 1e-5
+    with pytest.raises(ConversionError, match=r"^torch module ReadersBidirectional: a StackedRNN with "
+                                              r"readout='h_n' gives logits that differ by up to \S+ from the "
+                                              r"module's on example_x; its forward reads out\[:, -1\], both "
+                                              r"directions at the last time step: pass readout='last-output' "
+                                              r"\(that matches within 1e-05\)$"):
+        parity.convert_module(user, x[:64], readout="h_n")
+    back = parity.convert_keras_model(converted, x[:64])
+    assert back.readout == "last-output"
+    assert np.abs(torch_logits(back, x) - torch_logits(user, x)).max() <= 1e-5
+    h_n = StackedRNN(28, 16, 2, 10, "lstm", True, readout="h_n")
+    h_n.load_state_dict(back.state_dict())
+    assert np.abs(torch_logits(h_n, x) - torch_logits(user, x)).max() > 1e-2  # what the old guess gave
 
-    lines = []
-    result = convert_file(src, tmp_path / "relu.keras", nonlinearity="relu", out=lines.append)
+
+@backend
+def test_a_relu_state_dict_converts_only_as_relu(tmp_path, user_files, test_images):
+    """Without --nonlinearity the command refused (above); with it, the logits are the user's module's.
+    convert_module reads the module's own nonlinearity, and names it when told otherwise."""
+    import parity
+    user, x = relu_model(), test_images[0][:200]
+    result = convert_file(user_files / "relu.pt", tmp_path / "relu.keras", "relu", out=lambda line: None)
     assert result.architecture == Architecture(28, 8, 2, 10, "rnn", False, "relu", False)
-    assert not any(line.startswith("assumed: nonlinearity") for line in lines)
     loaded = keras.models.load_model(tmp_path / "relu.keras", safe_mode=True)
     assert [layer.activation.__name__ for layer in loaded.layers[1:3]] == ["relu", "relu"]
-    assert not any("bias" in w.path for w in loaded.layers[1].weights)
-    assert np.abs(keras_logits(loaded, x) - torch_logits(user_model, x)).max() <= 1e-5
+    assert np.abs(keras_logits(loaded, x) - torch_logits(user, x)).max() <= 1e-5
+
+    converted = parity.convert_module(user, x[:64])
+    assert np.abs(keras_logits(converted, x) - torch_logits(user, x)).max() <= 1e-5
+    with pytest.raises(ConversionError, match=r"^torch module OneModule: a StackedRNN with nonlinearity='tanh' "
+                                              r"gives logits that differ by up to \S+ from the module's on "
+                                              r"example_x; it computes as nonlinearity='relu': pass "
+                                              r"nonlinearity='relu' \(that matches within 1e-05\)$"):
+        parity.convert_module(user, x[:64], nonlinearity="tanh")
+
+
+def convert_file(*args, **kwargs):
+    from parity.files import convert_file as convert
+    return convert(*args, **kwargs)
