@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 
 import keras
@@ -313,6 +314,23 @@ def bad_files(tmp_path_factory, small_data):
     os.mkfifo(folder / "fifo.pt")  # reading it would block forever
     with zipfile.ZipFile(folder / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as bomb:  # 64 MiB of zeros in ~64 kB
         bomb.writestr("bomb/data.pkl", bytes(64 << 20))
+    state = torch.load(good, weights_only=True)
+    odd = {"sparse.pt": ("fc.weight", state["fc.weight"].to_sparse()),
+           "meta.pt": ("fc.bias", torch.empty(10, device="meta")),
+           "inf-bias.pt": ("rnn1.bias_hh_l0", torch.tensor([float("inf")] + [0.0] * 7)),
+           "nan-weight.pt": ("rnn2.weight_hh_l0", torch.full((8, 8), float("nan")).fill_diagonal_(0.5))}
+    with warnings.catch_warnings():  # torch deprecates making quantized tensors, not reading them
+        warnings.simplefilter("ignore")
+        odd["quantized.pt"] = ("fc.weight", torch.quantize_per_tensor(state["fc.weight"], 0.01, 0, torch.qint8))
+    for name, (key, value) in odd.items():
+        torch.save({**state, key: value}, folder / name)
+    # 3 kB on disk, 3.6 GB described: stride 0 stores one float for the whole (30000, 30000) matrix
+    torch.save({"rnn1.weight_ih_l0": torch.zeros(1).expand(30000, 30000), "fc.bias": torch.zeros(10)},
+               folder / "stride-bomb.pt")
+    keras.Sequential([keras.Input((28, 28)), keras.layers.SimpleRNN(8), keras.layers.Dense(10)]).save(
+        folder / "traversal.keras")
+    with zipfile.ZipFile(folder / "traversal.keras", "a") as archive:
+        archive.writestr("../../outside.txt", "written beside the archive's folder when extracted")
     return folder
 
 
@@ -335,10 +353,47 @@ BAD_FILES = {  # name: (SRC, DST, pattern of the one stderr line)
     "a zip bomb": ("bomb.pt", "out.keras",
                    r"bomb\.pt: entry 'bomb/data\.pkl' would inflate [\d,]+ stored bytes to 67,108,864 \(more than "
                    r"100 times\); the file is refused unopened$"),
+    "a sparse tensor": ("sparse.pt", "out.keras",
+                        r"error: tensor 'fc\.weight' in \S+sparse\.pt is sparse; convert maps the dense float32 "
+                        r"weights of a trained model: .*\.to_dense\(\) for a sparse tensor\)$"),
+    "a quantized tensor": ("quantized.pt", "out.keras", r"error: tensor 'fc\.weight' in \S+quantized\.pt is quantized; "),
+    "a meta tensor": ("meta.pt", "out.keras",
+                      r"error: tensor 'fc\.bias' in \S+meta\.pt is a meta tensor \(a shape without values\); "),
+    "an inf bias": ("inf-bias.pt", "out.keras",
+                    r"error: tensor 'rnn1\.bias_hh_l0' in \S+inf-bias\.pt holds 1 non-finite value \(\+inf\); a "
+                    r"model with such weights computes no usable logits, so it is refused: convert the last "
+                    r"checkpoint whose weights were finite$"),
+    "a nan weight": ("nan-weight.pt", "out.pt",
+                     r"error: tensor 'rnn2\.weight_hh_l0' in \S+nan-weight\.pt holds 56 non-finite values \(nan\)"),
+    "a zip entry outside the archive": ("traversal.keras", "out.pt",
+                                        r"error: \S+traversal\.keras: entry '\.\./\.\./outside\.txt' names a path "
+                                        r"outside the archive, which neither Keras nor torch\.save writes; the file "
+                                        r"is refused unopened$"),
     "an unknown DST suffix": ("notebook.pt", "out.h5",
                               r"error: DST \S+out\.h5 has suffix '\.h5'; name it \*\.keras \(a Keras model\) or "
                               r"\*\.pt \(a PyTorch state dict\)$"),
 }
+
+
+def test_a_stride_0_bomb_is_refused_in_little_memory(bad_files):
+    """3 kB describing a (30000, 30000) float32 matrix: refused by what it describes, before any copy (the
+    process, torch imported, stays under 300 MB; converting it took 7.8 GB)."""
+    src = bad_files / "stride-bomb.pt"
+    assert src.stat().st_size < 3 << 10
+    result, peak = measured_convert(src, bad_files / "out.keras")
+    one_error_line(result, "parity", r"error: tensor 'rnn1\.weight_ih_l0' in \S+stride-bomb\.pt describes \(30000, "
+                                     r"30000\) values, which brings the file's tensors to 3,600,\d{3},\d{3} bytes, "
+                                     r"more than the 1,073,741,824 convert accepts; a stacked RNN of this project's "
+                                     r"kind is far smaller: is this the right file\?$")
+    assert "--hidden-size" not in result.stderr  # a flag convert does not have
+    print(f"\npeak RSS: stride-0 bomb {peak / 2**20:.0f} MiB")
+    assert peak < 300e6
+
+
+def measured_convert(src, dst):
+    import sys
+    from tests.cli_support import run_measured
+    return run_measured([sys.executable, "-m", "parity", "convert", src, dst, "--backend", "torch"])
 
 
 def test_bad_files_get_one_line_each(bad_files, keras_backend):
@@ -460,9 +515,9 @@ def test_a_keras_training_run_converts_back_to_pytorch(tmp_path, test_images, ke
     from torch_version.train import load_model
     src, dst = keras_runs[(cell, bidirectional)], tmp_path / "from_keras.pt"
     stdout = "\n".join(convert_file(src, dst, out=lambda line: None).lines)
-    args = printed_architecture(stdout)
+    args = {"readout": "h_n", **printed_architecture(stdout)}  # printed for bidirectional stacks only
     assert args == dict(input_size=28, hidden_size=8, num_layers=3, num_classes=10, cell=cell,
-                        bidirectional=bidirectional, nonlinearity="tanh", bias=True)
+                        bidirectional=bidirectional, nonlinearity="tanh", bias=True, readout="h_n")
     assert "optimizer state: not converted" in stdout and printed_difference(stdout) <= 1e-5
 
     model = StackedRNN(**args)
