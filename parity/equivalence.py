@@ -86,8 +86,9 @@ class EquivalenceReport:
         limit = f"atol {atol:g}" + (f", rtol {rtol:g}" if rtol else "")
         for d in self.layers:
             if not d.max_abs_diff <= atol + rtol * d.scale:
+                why = f": {self.readouts}" if self.readouts and d is self.layers[-1] else ""
                 return (f"layer {d.index} (torch '{d.torch_name}', keras '{d.keras_name}'): "
-                        f"{_differs(d.max_abs_diff, d.torch_shape, d.keras_shape, d.what)} ({limit})")
+                        f"{_differs(d.max_abs_diff, d.torch_shape, d.keras_shape, d.what)} ({limit}){why}")
         if not self.logits <= atol + rtol * self.logits_scale:
             why = self.readouts or "do the two forward passes use the layers the same way?"
             return (f"the logits: {_differs(self.logits, *self.logits_shapes, 'output')} ({limit}), "
@@ -169,7 +170,7 @@ def check_equivalent(torch_model, keras_model, x, y=None, *, gradients: bool = F
                                       _scale(a)))
     logits_diff = max_abs_diff(torch_logits, keras_logits)
     readouts = None
-    if not logits_diff <= 1e-5 and len(pairs) >= 2 and pairs[-1][0].kind == "linear" \
+    if not (logits_diff <= 1e-5 and layers[-1].max_abs_diff <= 1e-5) and len(pairs) >= 2 and pairs[-1][0].kind == "linear" \
             and pairs[-2][0].kind != "linear" and pairs[-2][0].module.bidirectional:
         readouts = _readouts(pairs[-1][0].module, torch_outs[-2], torch_logits, keras_logits)
     report = EquivalenceReport(layers, logits_diff, (torch_logits.shape, keras_logits.shape),

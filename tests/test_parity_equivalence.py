@@ -137,3 +137,97 @@ def test_nan_is_a_difference(models, batch):
                                              r"both \(atol 1e-05\)\n") as info:
         assert_equivalent(torch_model, keras_model, batch[0])
     assert "up to nan" not in str(info.value).splitlines()[0]
+
+
+class OneLogitMoved(OneModule):
+    """The same model, but logit 5 (and only it) is moved after the head: a column the others do not show."""
+
+    def forward(self, x):
+        logits = super().forward(x)
+        return logits + torch.nn.functional.one_hot(torch.tensor(5), 10) * 1e-3
+
+
+def test_every_logit_is_compared_not_one_column(models, batch):
+    torch_model, keras_model = models
+    moved = OneLogitMoved()
+    moved.load_state_dict(torch_model.state_dict())
+    report = check_equivalent(moved, keras_model, batch[0])
+    assert all(d.max_abs_diff <= 1e-5 for d in report.layers)  # the head's own output is untouched
+    assert report.logits == pytest.approx(1e-3, rel=1e-2)
+    with pytest.raises(AssertionError, match=r"^the logits: the output differs by up to 0\.001 \(atol 1e-05\)"):
+        assert_equivalent(moved, keras_model, batch[0])
+
+
+def test_atol_is_the_tolerance(models, batch):
+    """A pair 1e-3 apart passes at atol=1e-2 and fails at 1e-5 (and by rtol, relative to the logits)."""
+    torch_model, keras_model = models
+    with torch.no_grad():
+        torch_model.head.bias += 1e-3
+    report = assert_equivalent(torch_model, keras_model, batch[0], atol=1e-2)
+    assert report.logits == pytest.approx(1e-3, rel=1e-2)
+    with pytest.raises(AssertionError, match=r"^layer 3 \(torch 'head', keras 'fc'\): the output differs by up to "
+                                             r"0\.001 \(atol 1e-05\)"):
+        assert_equivalent(torch_model, keras_model, batch[0], atol=1e-5)
+    scale = report.logits_scale
+    assert scale > 0.01
+    assert_equivalent(torch_model, keras_model, batch[0], atol=0, rtol=2e-3 / scale)
+    with pytest.raises(AssertionError, match=r"\(atol 0, rtol "):
+        assert_equivalent(torch_model, keras_model, batch[0], atol=0, rtol=0.5e-3 / scale)
+
+
+def test_arguments_of_the_wrong_kind_order_or_size_are_refused(models, batch):
+    torch_model, keras_model = models
+    x = batch[0]
+    with pytest.raises(TypeError, match=r"^assert_equivalent\(torch_model, keras_model, x\): the first argument is a "
+                                        r"Keras model and the second a torch module; swap them$"):
+        assert_equivalent(keras_model, torch_model, x)
+    with pytest.raises(TypeError, match=r"^check_equivalent\(torch_model, keras_model, x\): the first argument is a "
+                                        r"Keras model and the second a torch module; swap them$"):
+        check_equivalent(keras_model, torch_model, x)
+    with pytest.raises(TypeError, match=r"keras_model must be a Keras model, got OneModule$"):
+        check_equivalent(torch_model, copy.deepcopy(torch_model), x)
+    with pytest.raises(TypeError, match=r"x must be an array or tensor of shape \(batch, time, features\), got list"):
+        check_equivalent(torch_model, keras_model, x.tolist())
+    for empty in (x[:0], np.zeros((4, 0, 28), np.float32)):
+        with pytest.raises(ValueError, match=rf"x of shape \({empty.shape[0]}, {empty.shape[1]}, 28\) holds no "
+                                             r"examples, so nothing would be compared; pass at least one sequence"):
+            assert_equivalent(torch_model, keras_model, empty)
+        with pytest.raises(ValueError, match=r"holds no examples"):
+            check_equivalent(torch_model, keras_model, empty)
+    with pytest.raises(TypeError, match=r"^assert_equivalent: atol must be a number, got str '1e-5'$"):
+        assert_equivalent(torch_model, keras_model, x, atol="1e-5")
+    with pytest.raises(TypeError, match=r"^assert_equivalent: rtol must be a number, got NoneType None$"):
+        assert_equivalent(torch_model, keras_model, x, rtol=None)
+    with pytest.raises(ValueError, match=r"^assert_equivalent: atol must be finite and at least 0, got inf: an "
+                                         r"infinite tolerance passes any two models$"):
+        assert_equivalent(torch_model, keras_model, x, atol=float("inf"))
+    for bad in (float("nan"), -1e-5):
+        with pytest.raises(ValueError, match=r"atol must be finite and at least 0"):
+            assert_equivalent(torch_model, keras_model, x, atol=bad)
+
+
+class ReadsLastOutput(OneModule):
+    """The same layers, the head reading out[:, -1] (both directions at the last step) instead of h_n."""
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1, :])
+
+
+def test_the_bidirectional_readout_is_named(models, batch):
+    """Keras built for h_n, torch reading out[:, -1]: every layer agrees, the logits do not, and the message
+    says which readout each side reads; a Keras model built with readout='last-output' agrees."""
+    from keras_version.model import build_model
+    torch_model, keras_model = models
+    last_output = ReadsLastOutput()
+    last_output.load_state_dict(torch_model.state_dict())
+    with pytest.raises(AssertionError, match=r"^layer 3 \(torch 'head', keras 'fc'\): the output differs by up to "
+                                             r"\S+ \(atol 1e-05\): the torch forward reads out\[:, -1\] \(both "
+                                             r"directions at the last step\) of the last bidirectional layer, the "
+                                             r"Keras model h_n \(each direction's final state\); build the Keras "
+                                             r"model with readout='last-output'"):
+        assert_equivalent(last_output, keras_model, batch[0])
+    matching = build_model(hidden_size=6, cell="lstm", bidirectional=True, timesteps=13, readout="last-output")
+    torch_to_keras(last_output, matching)
+    report = assert_equivalent(last_output, matching, batch[0])
+    assert report.logits <= 1e-5 and [d.keras_name for d in report.layers][-1] == "fc"
