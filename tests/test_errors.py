@@ -114,7 +114,32 @@ def bad(tmp_path_factory):
     fake_run(t / "run-evil", config, ".pt", lambda p: torch.save({"model": Evil(t / "pwned")}, p))
     fake_run(t / "run-bad-state", config, ".pt", lambda p: save_model(p, StackedRNN()))
     (t / "run-bad-state/checkpoints/state.json").write_text('{"epochs_done": 1, "fi')  # cut short
+    convert_inputs(t / "convert")
     return t
+
+
+def convert_inputs(folder):
+    """State dicts for ``python -m parity convert``: what a file cannot say, and a stride-0 bomb."""
+    import torch
+    from torch import nn
+    folder.mkdir()
+    torch.manual_seed(0)
+    lstm, fc = nn.LSTM(28, 16, 2, batch_first=True, bidirectional=True), nn.Linear(32, 10)
+    torch.save({**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+                **{f"fc.{k}": v for k, v in fc.state_dict().items()}}, folder / "bidirectional.pt")
+    rnn, fc = nn.RNN(28, 8, batch_first=True), nn.Linear(8, 10)
+    torch.save({**{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+                **{f"fc.{k}": v for k, v in fc.state_dict().items()}}, folder / "rnn.pt")
+    (folder / "taken.keras").write_text("a file the user keeps\n")
+    # 2 kB on disk; stride 0 makes the tensor describe all 30000 x 30000 floats
+    torch.save({"rnn.weight_ih_l0": torch.zeros(1).expand(30000, 30000)}, folder / "stride-bomb.pt")
+
+
+def lib_convert(src, dst, **kwargs):
+    def call(t, fashion):
+        from parity.files import convert_file
+        return convert_file(t / "convert" / src, t / "convert" / dst, out=lambda line: None, **kwargs)
+    return call
 
 
 def idx_header(ndim: int, dims) -> bytes:
@@ -382,6 +407,39 @@ TABLE = [
      r"training stopped: the loss became inf at epoch 2, step 1; the last good checkpoint is "
      r"\S+/nan-torch/checkpoints/epoch-0001\.pt \(try a lower --learning-rate\)", None, None),
 ]
+CONVERT_CHECK = (r"or call parity\.convert_module\(your_model, x\), which checks against your model itself \(the "
+                 r"self-check of a file compares the converted model with the architecture the flags describe, not "
+                 r"with your model's forward\)$")
+TABLE += [
+    ("convert-readout-missing", "python -m parity convert of a bidirectional state dict, no --readout", "parity",
+     ["convert", "{t}/convert/bidirectional.pt", "{t}/convert/out.keras", "--backend", "torch"], None,
+     r"\S+/bidirectional\.pt holds bidirectional layers, and weights cannot show what your forward hands the "
+     r"Linear: pass --readout h_n \(each direction's final state\) or --readout last-output \(out\[:, -1\]\), "
+     + CONVERT_CHECK, lib_convert("bidirectional.pt", "out.keras"), ConversionError),
+    ("convert-nonlinearity-missing", "python -m parity convert of an nn.RNN state dict, no --nonlinearity", "parity",
+     ["convert", "{t}/convert/rnn.pt", "{t}/convert/out.keras", "--backend", "torch"], None,
+     r"\S+/rnn\.pt holds nn\.RNN weights, which are the same for tanh and relu, and records no nonlinearity: pass "
+     r"--nonlinearity tanh or --nonlinearity relu, as your nn\.RNN was built, " + CONVERT_CHECK,
+     lib_convert("rnn.pt", "out.keras"), ConversionError),
+    ("convert-dst-is-src", "python -m parity convert x.pt x.pt", "parity",
+     ["convert", "{t}/convert/rnn.pt", "{t}/convert/rnn.pt", "--nonlinearity", "tanh", "--overwrite"], None,
+     r"DST \S+/rnn\.pt is SRC \S+/rnn\.pt itself; converting a file onto itself would replace your model: choose "
+     r"another DST$", lib_convert("rnn.pt", "rnn.pt", nonlinearity="tanh", overwrite=True), ConversionError),
+    ("convert-dst-exists", "python -m parity convert onto an existing DST, no --overwrite", "parity",
+     ["convert", "{t}/convert/rnn.pt", "{t}/convert/taken.keras", "--nonlinearity", "tanh"], None,
+     r"DST \S+/taken\.keras already exists; pass --overwrite to replace it, or choose another DST$",
+     lib_convert("rnn.pt", "taken.keras", nonlinearity="tanh"), ConversionError),
+    ("convert-dst-folder-missing", "python -m parity convert into a folder that does not exist", "parity",
+     ["convert", "{t}/convert/rnn.pt", "{t}/convert/new/out.keras", "--nonlinearity", "tanh"], None,
+     r"the folder of DST, \S+/convert/new, does not exist; create it with `mkdir -p \S+/convert/new`, or choose "
+     r"another DST$", lib_convert("rnn.pt", "new/out.keras", nonlinearity="tanh"), ConversionError),
+    ("convert-stride-bomb", "a 2 kB state dict whose expand()ed tensor describes 30000 x 30000 floats", "parity",
+     ["convert", "{t}/convert/stride-bomb.pt", "{t}/convert/out.keras", "--backend", "torch"], None,
+     r"tensor 'rnn\.weight_ih_l0' in \S+/stride-bomb\.pt describes \(30000, 30000\) values, which brings the "
+     r"file's tensors to 3,600,000,000 bytes, more than the 1,073,741,824 convert accepts; a stacked RNN of this "
+     r"project's kind is far smaller: is this the right file\?$",
+     lib_convert("stride-bomb.pt", "out.keras"), ConversionError),
+]
 ROWS = {row[0]: row for row in TABLE}
 
 
@@ -417,6 +475,10 @@ def test_bad_input_table(row_id, table_results, bad, fashion, monkeypatch):
         assert line.split(": error: ", 1)[1] == one_line(str(caught.value))
     if row_id == "checkpoint-malicious":
         assert not (bad / "pwned").exists(), "loading the checkpoint ran the command in it"
+    if row_id.startswith("convert-"):  # nothing written, nothing the user had changed
+        assert sorted(p.name for p in (bad / "convert").iterdir()) == [
+            "bidirectional.pt", "rnn.pt", "stride-bomb.pt", "taken.keras"]
+        assert (bad / "convert" / "taken.keras").read_text() == "a file the user keeps\n"
 
 
 def test_nonfinite_loss_keeps_the_last_good_checkpoint(table_results, bad):
