@@ -45,8 +45,10 @@ def add_convert_parser(commands) -> None:
     p = commands.add_parser(
         "convert", help="convert a trained model file: PyTorch state dict <-> .keras",
         description="Convert a PyTorch state dict (any module names), this project's model.pt, or a .keras file "
-                    "into a .keras or .pt file; the architecture is inferred from the weights, printed, and "
-                    "checked on the first 1000 test images.")
+                    "into a .keras or .pt file; the architecture is inferred from the weights (what they cannot "
+                    "show comes from --nonlinearity and --readout, never from a guess), printed, and checked on "
+                    "the first 1000 test images against that architecture; parity.convert_module checks against "
+                    "your own model.")
     p.add_argument("src", type=Path, metavar="SRC", help="a state dict (torch.save(model.state_dict(), path)), "
                                                          "this project's model.pt, or a .keras file")
     p.add_argument("dst", type=Path, metavar="DST", help="the file to write: *.keras or *.pt")

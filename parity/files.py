@@ -15,13 +15,20 @@ reads, as does ``StackedRNN(**architecture).load_state_dict(torch.load(DST, weig
 
 The architecture is inferred from the weights alone (:func:`infer_from_state_dict`,
 :func:`infer_from_keras`) and must be a stack of one recurrent cell followed by one
-linear classifier: this project's ``StackedRNN``.  Whatever the weights cannot say
-is an assumption, printed (``nonlinearity``: ``--nonlinearity``; the order of the
-layers; ``batch_first``).  Whatever cannot be mapped exactly is refused with one
-line naming the tensor or layer.  Then both models run the first 1000 Fashion-MNIST
-test images (a seeded random batch when the data is not on this machine or the
-input is not 28 features wide), the largest difference of their logits is printed,
-and DST is written only if it is at most 1e-5.  Files are never unpickled beyond
+linear classifier: this project's ``StackedRNN``.  What the weights cannot say and
+what changes the outputs is never guessed: ``nn.RNN``'s nonlinearity (``--nonlinearity``)
+and a bidirectional stack's readout (``--readout h_n|last-output``) come from the flag
+or from what SRC records, or the conversion is refused.  What is still assumed (the
+order of the layers, ``batch_first``) is printed.  Whatever cannot be mapped exactly
+is refused with one line naming the tensor or layer, and so are tensors that are
+sparse, quantized, meta or non-finite, or that describe more than ``MAX_MODEL_BYTES``.
+Then both models run the first 1000 Fashion-MNIST test images (a seeded random batch
+when the data is not on this machine or the input is not 28 features wide), the
+largest difference of their logits is printed, and DST is written only if it is at
+most 1e-5: a check of the converted model against the architecture the flags describe,
+not against the user's forward, which only :func:`convert_module` and
+:func:`convert_keras_model` can run.  DST is never SRC, never an existing file without
+``overwrite``, never in a folder that does not exist.  Files are never unpickled beyond
 tensors (``torch.load(weights_only=True)``), nor Keras code deserialised.
 
 The table of every constructor argument and what happens to it is in ``docs/convert.md``.

@@ -652,7 +652,7 @@ def test_the_readers_bidirectional_model_with_readout_matches_the_module(tmp_pat
     """--readout last-output: the Keras logits equal the user's own module's, out[:, -1] and all; h_n would
     not (the reason the flag is required); convert_module finds the readout by itself."""
     import parity
-    x = test_images[0][:200]
+    x = test_images[0][:64]  # one batch size throughout: one compilation on jax
     user = ReadersBidirectional()
     user.load_state_dict(torch.load(user_files / "bidirectional.pt", weights_only=True))
     dst = tmp_path / "bidirectional.keras"
@@ -663,15 +663,15 @@ def test_the_readers_bidirectional_model_with_readout_matches_the_module(tmp_pat
     loaded = keras.models.load_model(dst, safe_mode=True)
     assert np.abs(keras_logits(loaded, x) - torch_logits(user, x)).max() <= 1e-5
 
-    converted = parity.convert_module(user, x[:64])
+    converted = parity.convert_module(user, x)
     assert np.abs(keras_logits(converted, x) - torch_logits(user, x)).max() <= 1e-5
     with pytest.raises(ConversionError, match=r"^torch module ReadersBidirectional: a StackedRNN with "
                                               r"readout='h_n' gives logits that differ by up to \S+ from the "
                                               r"module's on example_x; its forward reads out\[:, -1\], both "
                                               r"directions at the last time step: pass readout='last-output' "
                                               r"\(that matches within 1e-05\)$"):
-        parity.convert_module(user, x[:64], readout="h_n")
-    back = parity.convert_keras_model(converted, x[:64])
+        parity.convert_module(user, x, readout="h_n")
+    back = parity.convert_keras_model(converted, x)
     assert back.readout == "last-output"
     assert np.abs(torch_logits(back, x) - torch_logits(user, x)).max() <= 1e-5
     h_n = StackedRNN(28, 16, 2, 10, "lstm", True, readout="h_n")
@@ -684,20 +684,20 @@ def test_a_relu_state_dict_converts_only_as_relu(tmp_path, user_files, test_imag
     """Without --nonlinearity the command refused (above); with it, the logits are the user's module's.
     convert_module reads the module's own nonlinearity, and names it when told otherwise."""
     import parity
-    user, x = relu_model(), test_images[0][:200]
+    user, x = relu_model(), test_images[0][:64]
     result = convert_file(user_files / "relu.pt", tmp_path / "relu.keras", "relu", out=lambda line: None)
     assert result.architecture == Architecture(28, 8, 2, 10, "rnn", False, "relu", False)
     loaded = keras.models.load_model(tmp_path / "relu.keras", safe_mode=True)
     assert [layer.activation.__name__ for layer in loaded.layers[1:3]] == ["relu", "relu"]
     assert np.abs(keras_logits(loaded, x) - torch_logits(user, x)).max() <= 1e-5
 
-    converted = parity.convert_module(user, x[:64])
+    converted = parity.convert_module(user, x)
     assert np.abs(keras_logits(converted, x) - torch_logits(user, x)).max() <= 1e-5
     with pytest.raises(ConversionError, match=r"^torch module OneModule: a StackedRNN with nonlinearity='tanh' "
                                               r"gives logits that differ by up to \S+ from the module's on "
                                               r"example_x; it computes as nonlinearity='relu': pass "
                                               r"nonlinearity='relu' \(that matches within 1e-05\)$"):
-        parity.convert_module(user, x[:64], nonlinearity="tanh")
+        parity.convert_module(user, x, nonlinearity="tanh")
 
 
 def convert_file(*args, **kwargs):
