@@ -254,7 +254,7 @@ def check_fits_in_memory(config: RunConfig) -> None:
         raise ConfigError(f"this model and batch need at least {needed / 2**30:,.1f} GiB to train ({params:,} "
                           f"parameters with their gradients and Adam's state, and the outputs of "
                           f"{config.num_layers} layers of {config.hidden_size} units over a batch of "
-                          f"{real_batch(config):,}), more than the {available / 2**30:,.1f} GiB of this machine; "
+                          f"{real_batch(config)}), more than the {available / 2**30:,.1f} GiB of this machine; "
                           "choose a smaller --hidden-size, --num-layers or --batch-size")
 
 

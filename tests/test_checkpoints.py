@@ -65,12 +65,36 @@ def test_checkpoint_folder_keeps_the_last_epoch_and_leaves_other_files_alone(tmp
     for epoch in (1, 2):
         ckpt.save(epoch, lambda p: p.write_bytes(f"weights {epoch}".encode()), {"seed": 0})
     state, path = ckpt.latest()
+    pending = state.pop("pending")  # the name the model had until it was renamed into place
+    assert re.fullmatch(r"\.epoch-0002\.tmp\d+-[0-9a-f]{8}\.pt", pending)
     assert state == {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt",
                      "sha256": hashlib.sha256(b"weights 2").hexdigest()} and path.read_bytes() == b"weights 2"
     # save() never deletes a temporary file: only a run that holds the folder's lock removes orphans
     assert sorted(p.name for p in folder.iterdir()) == [other.name, "epoch-0002.pt", "state.json"]
+    assert not locked(tmp_path)
     assert lock_out_dir(tmp_path) and [p.name for p in folder.glob(".*")] == []
-    unlock_out_dir(tmp_path)
+    try:
+        assert locked(tmp_path)  # held: another open of the folder cannot take it
+        (tmp_path / ".lock").unlink()
+        assert locked(tmp_path)  # and deleting .lock does not release it
+    finally:
+        unlock_out_dir(tmp_path)
+    assert not locked(tmp_path)
+
+
+def locked(folder) -> bool:
+    """Whether some open file description holds ``folder``'s lock (flock: a new descriptor of this
+    process counts as another holder, so this sees this process's lock too)."""
+    import fcntl
+    import os
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path):
