@@ -260,6 +260,14 @@ def check_fits_in_memory(config: RunConfig) -> None:
 
 # --- The end of a run ---------------------------------------------------------------------------------------
 
+def grid_record(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> dict:
+    """What predictions.png shows, for metrics.json: the labels and predicted classes, in reading order,
+    and the SHA-256 of the images (uint8, (25, 28, 28)), so a reader can check which images they were."""
+    import hashlib
+    return {"images_sha256": hashlib.sha256(np.ascontiguousarray(images, np.uint8).tobytes()).hexdigest(),
+            "labels": [int(v) for v in labels], "predicted": [int(v) for v in predictions]}
+
+
 def finish_run(config: RunConfig, *, framework: str, backend: str, params: int, test_loss: float,
                test_accuracy: float, history: dict, images: np.ndarray, labels: np.ndarray,
                predictions: np.ndarray, model_file: str, summary: str) -> dict:
@@ -271,11 +279,11 @@ def finish_run(config: RunConfig, *, framework: str, backend: str, params: int, 
     if history["loss"]:
         title = f"{name}: {config.cell} x {config.num_layers}, {config.hidden_size} units"
         atomic_write(out / "history.png", lambda tmp: plot_history(history, tmp, title))
-    atomic_write(out / "predictions.png",
-                 lambda tmp: plot_predictions(images[:GRID], labels[:GRID], predictions[:GRID], tmp, name))
+    grid = (images[:GRID], labels[:GRID], predictions[:GRID])
+    atomic_write(out / "predictions.png", lambda tmp: plot_predictions(*grid, tmp, name))
     metrics = write_metrics(out, framework=framework, backend=backend, config=config, params=params,
                             test_loss=test_loss, test_accuracy=test_accuracy, history=history,
-                            model_file=model_file)
+                            model_file=model_file, prediction_grid=grid_record(*grid))
     print(f"test accuracy ({metrics['accuracy_kind']}): {100 * test_accuracy:.2f} %  test loss: {test_loss:.4f}  "
           f"-> {out}")
     return metrics

@@ -267,6 +267,65 @@ def test_keras_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path, ke
     check_kill("keras_version", keras_backend, keras_backend, uninterrupted, tmp_path)
 
 
+# --- Killed at each step of a checkpoint's save, then resumed ---------------------------------------------------
+
+# (fault point, epoch whose save is cut, the epoch --resume continues after, what checkpoints/ holds after the kill)
+FAULTS = [
+    ("before-checkpoint", 2, 1, ["epoch-0001", "state.json"]),            # epoch 2's save had not begun
+    ("before-state", 2, 1, ["epoch-0001", "state.json", "temporary"]),     # written, not yet named by state.json
+    ("before-rename", 2, 2, ["epoch-0001", "state.json", "temporary"]),    # named, still under its temporary name
+    ("before-cleanup", 2, 2, ["epoch-0001", "epoch-0002", "state.json"]),  # renamed, epoch 1's not yet deleted
+    ("before-rename", 1, 1, ["state.json", "temporary"]),                  # the first save: no earlier checkpoint
+]
+
+
+def holds(out, suffix: str) -> list[str]:
+    """What checkpoints/ holds: model files without their suffix, state.json, "temporary" for an unfinished write."""
+    names = sorted({"temporary" if p.name.startswith(".") else p.name.removesuffix(suffix)
+                    for p in (out / "checkpoints").iterdir()})
+    return names
+
+
+def check_faults(module: str, key: str, backend, faults, uninterrupted, tmp_path, capsys) -> None:
+    """Each run dies (os._exit, as a kill would) at one step of one save; its folder then holds what the
+    table says, and --resume continues from the epoch it says, to the uninterrupted result bit for bit."""
+    from common.checkpoint import FAULT_ENV, FAULT_EXIT
+    epochs, suffix = EPOCHS[key], ".pt" if module == "torch_version" else ".keras"
+    args = args_of(TORCH if module == "torch_version" else KERAS, epochs)
+    reference = uninterrupted(module, key)
+    outs = {f"{point}:{epoch}": tmp_path / f"{point}-{epoch}" for point, epoch, _, _ in faults}
+    killed = cli.run_many({fault: (module, [*args, "--out", out], backend, {FAULT_ENV: fault})
+                           for fault, out in outs.items()}, workers=len(outs))
+    for (point, epoch, resumes_after, holding), (fault, out) in zip(faults, outs.items()):
+        result = killed[fault]
+        assert result.returncode == FAULT_EXIT, (fault, result.returncode, result.stderr[-3000:])
+        assert result.stderr == "" and not (out / "metrics.json").exists(), fault
+        assert holds(out, suffix) == holding, fault
+        capsys.readouterr()
+        if backend is None:
+            run_main(module, out, epochs, resume=True)  # the resume path of the command line, in this process
+            resumed = capsys.readouterr().out
+        else:
+            completed = cli.run(module, [*args, "--resume", out], backend)
+            assert completed.returncode == 0, completed.stderr[-3000:]
+            resumed = completed.stdout
+        name = out / "checkpoints" / f"epoch-{resumes_after:04d}{suffix}"
+        assert f"resuming from {name} after epoch {resumes_after}" in resumed, (fault, resumed[-2000:])
+        check_same_run(module, reference, out)
+        assert holds(out, suffix) == [f"epoch-{epochs:04d}", "state.json"], fault
+
+
+def test_torch_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterrupted, tmp_path, capsys):
+    check_faults("torch_version", "torch_version", None, FAULTS, uninterrupted, tmp_path, capsys)
+
+
+@pytest.mark.backend
+@pytest.mark.extended_only  # Keras starts slowly: make test-extended (and CI), every backend
+def test_keras_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterrupted, tmp_path, capsys,
+                                                                         keras_backend):
+    check_faults("keras_version", keras_backend, keras_backend, FAULTS, uninterrupted, tmp_path, capsys)
+
+
 # --- One framework's file, the other framework's model ------------------------------------------------------------
 
 @pytest.mark.backend
@@ -312,7 +371,8 @@ def test_saved_model_loads_into_the_other_framework(small_data, tmp_path):
 
 def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(uninterrupted, tmp_path):
     """Two real processes: while the first trains, runs into its folder (fresh, --resume, --overwrite) each get
-    one line and exit 2; the first then ends exactly as the uninterrupted run of the same settings."""
+    one line and exit 2, and again after ``.lock`` was deleted; the first then ends exactly as the
+    uninterrupted run of the same settings."""
     args = args_of(TORCH, EPOCHS["torch_version"])
     reference = uninterrupted("torch_version", "torch_version")
     out = tmp_path / "shared"
@@ -322,14 +382,18 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(
     while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # it holds the folder
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-3000:]
         time.sleep(0.01)
-    others = cli.run_many({"fresh": ("torch_version", [*args, "--out", out], None, None),
-                           "resume": ("torch_version", [*args, "--resume", out], None, None),
-                           "overwrite": ("torch_version", [*args, "--out", out, "--overwrite"], None, None)})
+    jobs = {"fresh": ("torch_version", [*args, "--out", out], None, None),
+            "resume": ("torch_version", [*args, "--resume", out], None, None),
+            "overwrite": ("torch_version", [*args, "--out", out, "--overwrite"], None, None)}
+    others = cli.run_many(jobs)
+    lock.unlink()  # the lock is on the folder itself: deleting the file that names the holder changes nothing
+    without_lock_file = cli.run_many(jobs)
     assert first.poll() is None, "the first run ended before the others tried: the test proved nothing"
-    for result in others.values():
-        cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is in "
-                                                    rf"use by another run \(process {first.pid}\); wait for it to "
-                                                    r"finish, or choose another --out$")
+    for results, pid in ((others, first.pid), (without_lock_file, "unknown")):
+        for result in results.values():
+            cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is "
+                                                        rf"in use by another run \(process {pid}\); wait for it to "
+                                                        r"finish, or choose another --out$")
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr[-3000:]
     check_same_run("torch_version", reference, out)
