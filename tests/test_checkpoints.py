@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from common.checkpoint import CheckpointDir, atomic_write
+from common.checkpoint import CheckpointDir, atomic_write, atomic_write_json
 from common.config import RunConfig
 from common.data import prepare_data
 from common.errors import CheckpointError
@@ -115,6 +115,55 @@ def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path):
     assert sorted(p.name for p in ckpt.folder.iterdir()) == ["epoch-0001.pt", "state.json"]
     assert not (tmp_path / "metrics.json").exists()  # the earlier run's results went with its checkpoint
     assert new.latest()[1].read_bytes() == b"new run"
+
+
+def test_a_long_runs_own_state_resumes_and_an_oversized_one_is_refused(tmp_path):
+    """state.json grows by 5 numbers per epoch: a run of 150,000 epochs writes more than 16 MiB, and its
+    own state.json still resumes; the same file is refused for a run of 3 epochs, which never writes that much."""
+    from common.checkpoint import MAX_STATE_BYTES
+    epochs = 150_000
+    config = RunConfig(out=tmp_path, **TORCH, epochs=epochs)
+    rng = np.random.default_rng(0)
+    history = {key: rng.random(epochs).tolist() for key in empty_history()}  # 17 digits each, as a run writes
+    save_checkpoint(config, checkpoints(config, ".pt"), epochs, lambda p: p.write_bytes(b"weights"), history)
+    assert (tmp_path / "checkpoints" / "state.json").stat().st_size > MAX_STATE_BYTES
+    done, resumed, path = resume_point(dataclasses.replace(config, resume=True), checkpoints(config, ".pt"))
+    assert (done, path.name) == (epochs, f"epoch-{epochs:04d}.pt") and resumed == history
+    short = dataclasses.replace(config, epochs=3, resume=True)
+    with pytest.raises(CheckpointError, match=r"state\.json is larger than the 16,777,216 bytes a run of this length "
+                                              r"writes there; pass the --epochs of the run to resume it"):
+        resume_point(short, checkpoints(short, ".pt"))
+
+
+def test_metrics_and_state_are_strict_json(tmp_path):
+    """A NaN or an infinity in the history is written as null, never as JSON's missing NaN/Infinity;
+    metrics.json says where and which, and reading it back (and resuming) gives the numbers again."""
+    import math
+
+    from common.report import read_metrics, write_metrics
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in strict JSON"))
+
+    config = RunConfig(out=tmp_path, **TORCH, epochs=3)
+    history = {key: [0.5, 0.25] for key in empty_history()}
+    history["val_loss"] = [float("inf"), float("nan")]
+    write_metrics(tmp_path, framework="torch", backend="native", config=config, params=682, test_loss=float("nan"),
+                  test_accuracy=0.5, history=history)
+    metrics = strict((tmp_path / "metrics.json").read_text())
+    assert metrics["history"]["val_loss"] == [None, None] and metrics["test_loss"] is None
+    assert metrics["non_finite"] == {"test_loss": "nan", "history.val_loss[0]": "inf", "history.val_loss[1]": "nan"}
+    back = read_metrics(tmp_path)
+    assert back["history"]["val_loss"][0] == math.inf and math.isnan(back["history"]["val_loss"][1])
+    assert math.isnan(back["test_loss"]) and back["history"]["loss"] == [0.5, 0.25]
+
+    save_checkpoint(config, checkpoints(config, ".pt"), 2, lambda p: p.write_bytes(b"weights"), history)
+    assert strict((tmp_path / "checkpoints" / "state.json").read_text())["history"]["val_loss"] == [None, None]
+    _, resumed, _ = resume_point(dataclasses.replace(config, resume=True), checkpoints(config, ".pt"))
+    assert all(math.isnan(v) for v in resumed["val_loss"]) and resumed["loss"] == [0.5, 0.25]
+    with pytest.raises(ValueError):  # the one writer of JSON refuses a NaN that slipped past the writers above
+        atomic_write_json(tmp_path / "x.json", {"loss": float("nan")})
+    assert not (tmp_path / "x.json").exists()
 
 
 # --- Exact round trips ---------------------------------------------------------------------------------

@@ -480,6 +480,25 @@ def test_unknown_framework_and_backend():
         parse_backends("jax,mxnet")
 
 
+def test_memory_estimate_uses_the_batch_a_run_can_have():
+    """--batch-size beyond the training examples makes one batch of all of them (2048 - 205 = 1843 here):
+    the estimate is that batch's, so `--batch-size 20000000 --subset 2048` is not refused as needing 50 GiB."""
+    from common.runs import real_batch, training_bytes
+    huge = RunConfig(batch_size=20_000_000, subset=2048)
+    assert real_batch(huge) == 1843 and real_batch(RunConfig(batch_size=20_000_000)) == 54_000
+    assert training_bytes(huge) == training_bytes(RunConfig(batch_size=1843, subset=2048))
+    assert training_bytes(huge)[1] < 2**30
+    check_fits_in_memory(huge)  # no error
+
+
+def test_floatx_set_by_a_program_is_refused():
+    """keras.config.set_floatx('float64') in the caller's program: run.main refuses it, as keras.json's."""
+    check_floatx("float32")
+    with pytest.raises(ConfigError, match=r"^Keras's floatx is float64 \(keras\.config\.set_floatx\); this project "
+                                          r"trains in float32: call keras\.config\.set_floatx\('float32'\) first$"):
+        check_floatx("float64")
+
+
 CTRL_C = ["--subset", "4096", "--batch-size", "2048", "--epochs", "50"]  # 2 steps per epoch
 
 
