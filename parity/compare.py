@@ -81,14 +81,17 @@ def summarise(runs: list[dict], reference: dict[int, dict]) -> dict:
 
 
 def verdict(row: dict, ref: dict) -> str:
-    """Is the gap to PyTorch within the seed-to-seed noise?  (2 standard errors of the difference.)"""
+    """Is the gap to PyTorch within the seed-to-seed noise?  (2 standard errors of the difference.)
+
+    Either side with one seed has no spread, and a spread that is not a number tells nothing:
+    then the verdict says so, never "beyond the noise"."""
     n, m = len(row["test_accuracy"]), len(ref["test_accuracy"])
     diff = row["mean"] - ref["mean"]
     if min(n, m) < 2:
-        return f"{100 * diff:+.2f} pp; cannot be told from the noise: one seed (use --seeds 3 or more)"
+        return "one seed: noise cannot be told apart (use --seeds 3 or more)"
     se = math.sqrt(row["std"] ** 2 / n + ref["std"] ** 2 / m)
     if not math.isfinite(se) or not math.isfinite(diff):
-        return "cannot be told: the spread over seeds is undefined (a run's accuracy is not a number)"
+        return "cannot be told: the spread over seeds is not a number (a run's accuracy is not a number)"
     if abs(diff) <= 2 * se:
         return f"{100 * diff:+.2f} pp, within the noise (2 SE = {200 * se:.2f} pp)"
     return f"{100 * diff:+.2f} pp, beyond the noise (2 SE = {200 * se:.2f} pp)"

@@ -99,10 +99,9 @@ def test_a_verdict_without_a_spread_says_it_cannot_be_told():
         return {"test_accuracy": accuracies, "mean": sum(accuracies) / len(accuracies), "std": std}
 
     ref = row([0.80, 0.82], 0.0141)
-    assert verdict(row([0.70], float("nan")), ref) == \
-        "-11.00 pp; cannot be told from the noise: one seed (use --seeds 3 or more)"
-    assert verdict(row([0.70, 0.70], 0.0), row([0.81], float("nan"))).endswith("cannot be told from the noise: one "
-                                                                             "seed (use --seeds 3 or more)")
+    one_seed = "one seed: noise cannot be told apart (use --seeds 3 or more)"
+    assert verdict(row([0.70], float("nan")), ref) == one_seed
+    assert verdict(row([0.70, 0.70], 0.0), row([0.81], float("nan"))) == one_seed  # --backends jax,jax did this
     assert verdict(row([0.70, 0.72], float("nan")), ref).startswith("cannot be told: the spread")
     assert verdict(row([0.70, 0.72], 0.0141), ref) == "-10.00 pp, beyond the noise (2 SE = 2.82 pp)"
     assert verdict(row([0.80, 0.82], 0.0141), ref) == "+0.00 pp, within the noise (2 SE = 2.82 pp)"
