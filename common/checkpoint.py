@@ -2,14 +2,15 @@
 writer per folder, and the size checks made before a model archive is opened.
 
 A run folder holds ``checkpoints/epoch-NNNN.{pt,keras}`` and ``checkpoints/state.json``.
-Each file is written to a temporary name and renamed into place, so a run killed at
-any moment leaves the previous checkpoint and a state file that points at it.  The
+Each file is written to a temporary name and renamed into place; a checkpoint's
+state.json is written between the two, naming both (:meth:`CheckpointDir.save`), so a
+run killed at any moment leaves a checkpoint that ``--resume`` continues from.  The
 state file is checked against the disk before it is believed: its epoch count, the
 file it names (a plain name inside ``checkpoints/``, holding the epoch it claims, with
 the SHA-256 recorded when it was saved).
 
-A folder has one writer at a time: :func:`lock_folder` takes an ``fcntl`` lock on a
-file in it, held until released or until the process ends, however it ends.
+A folder has one writer at a time: :func:`lock_folder` takes an ``flock`` on the
+folder's own descriptor, held until released or until the process ends, however it ends.
 """
 from __future__ import annotations
 
