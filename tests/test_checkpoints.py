@@ -372,7 +372,10 @@ def test_torch_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterr
 @pytest.mark.extended_only  # Keras starts slowly: make test-extended (and CI), every backend
 def test_keras_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterrupted, tmp_path, capsys,
                                                                          keras_backend):
-    check_faults("keras_version", keras_backend, keras_backend, FAULTS, uninterrupted, tmp_path, capsys)
+    """The steps are common/'s; what Keras adds is its own model file, written under the temporary name.
+    Two steps keep this affordable: a first checkpoint named but not renamed, and a save not yet named."""
+    faults = [f for f in FAULTS if (f[0], f[1]) in (("before-rename", 1), ("before-state", 2))]
+    check_faults("keras_version", keras_backend, keras_backend, faults, uninterrupted, tmp_path, capsys)
 
 
 # --- One framework's file, the other framework's model ------------------------------------------------------------
