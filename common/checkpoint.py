@@ -179,6 +179,26 @@ def holder(pid_file: Path) -> str:
         return "unknown"
 
 
+def check_still_held(folder: Path) -> None:
+    """If this process holds ``folder``'s lock, check that ``folder`` is still the directory it locked.
+
+    A folder can be moved away or deleted with ``rm -rf`` while a run writes to it, and another
+    run can then create and lock a new one at the same path: the first run would write into the
+    second's folder.  Raises :class:`OutputError` then; does nothing for a folder this process
+    has not locked."""
+    held = _held.get(os.path.realpath(folder))
+    if held is None:
+        return
+    locked = os.fstat(held[0])
+    try:
+        now = os.stat(folder)
+    except OSError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != (locked.st_dev, locked.st_ino):
+        raise OutputError(f"the output folder {folder} was moved or deleted while this run wrote to it; nothing more "
+                          "is written there (start again with another --out)")
+
+
 def unlock_folder(folder: Path, *, name: str = LOCK) -> None:
     """Give back one :func:`lock_folder` of this process; the last one releases the lock."""
     key = os.path.realpath(folder)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.checkpoint import (CheckpointDir, atomic_write, check_same_architecture, finish_interrupted_save,
+from common.checkpoint import (CheckpointDir, atomic_write, check_same_architecture, check_still_held,
+                               finish_interrupted_save,
                                lock_folder, remove_temporary_files, state_error, unlock_folder)
 from common.config import RunConfig
 from common.data import COUNTS
@@ -134,6 +135,7 @@ def save_checkpoint(config: RunConfig, ckpt: CheckpointDir, epochs_done: int, wr
     The first one a fresh run saves replaces an earlier run's checkpoint (``--overwrite``);
     that run's results go with it, so the folder never mixes two runs.
     """
+    check_still_held(config.out)  # the folder this run locked, not one made in its place
     first = ckpt.current is None
     path = ckpt.save(epochs_done, write_model, checkpoint_state(config, history))
     if first and not config.resume:
@@ -274,6 +276,7 @@ def finish_run(config: RunConfig, *, framework: str, backend: str, params: int, 
     """Write metrics.json, history.png, predictions.png and summary.txt (each atomically); print the result."""
     from common.plots import plot_history, plot_predictions  # matplotlib: only when there is something to plot
     out = Path(config.out)
+    check_still_held(out)
     name = label(framework, backend)
     atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(summary + "\n"))
     if history["loss"]:

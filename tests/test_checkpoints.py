@@ -83,6 +83,25 @@ def test_checkpoint_folder_keeps_the_last_epoch_and_leaves_other_files_alone(tmp
     assert not locked(tmp_path)
 
 
+def test_a_folder_moved_away_mid_run_is_not_written_to(tmp_path):
+    """The lock holds the folder, not its path: if the folder is moved (or deleted) and another made in its
+    place, the run that locked the first one refuses to write into the second."""
+    from common.errors import OutputError
+    config = RunConfig(out=tmp_path / "run", **TORCH, epochs=3)
+    ckpt = checkpoints(config, ".pt")
+    config.out.mkdir()
+    assert lock_out_dir(config.out)
+    try:
+        save_checkpoint(config, ckpt, 1, lambda p: p.write_bytes(b"epoch 1"), {k: [0.5] for k in empty_history()})
+        (tmp_path / "run").rename(tmp_path / "moved")
+        (tmp_path / "run").mkdir()  # another run's new folder
+        with pytest.raises(OutputError, match=r"was moved or deleted while this run wrote to it"):
+            save_checkpoint(config, ckpt, 2, lambda p: p.write_bytes(b"epoch 2"), {k: [0.5] * 2 for k in empty_history()})
+        assert list((tmp_path / "run").iterdir()) == []
+    finally:
+        unlock_out_dir(config.out)
+
+
 def locked(folder) -> bool:
     """Whether some open file description holds ``folder``'s lock (flock: a new descriptor of this
     process counts as another holder, so this sees this process's lock too)."""
