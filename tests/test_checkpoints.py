@@ -307,8 +307,12 @@ def check_kill(module: str, key: str, backend, uninterrupted, tmp_path) -> None:
     state = cli.read_state(out)
     assert 1 <= state["epochs_done"] < epochs, "the run finished before it could be killed"
     assert not (out / "metrics.json").exists()
-    # The last good checkpoint is readable.
+    # The last good checkpoint is readable (killed after state.json named it but before its rename, it is
+    # still under its temporary name, verified and renamed by the next run to lock the folder, as here).
     path = out / "checkpoints" / state["file"]
+    if not path.exists():
+        from common.checkpoint import finish_interrupted_save
+        assert finish_interrupted_save(out / "checkpoints") == path
     if module == "torch_version":
         from torch_version.model import StackedRNN
         from torch_version.train import load_model
