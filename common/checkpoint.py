@@ -124,7 +124,7 @@ def sha256(path: Path) -> str:
 
 # --- One writer per folder --------------------------------------------------------------------------
 
-_held: dict[str, list] = {}  # realpath of the folder -> [fd of the folder, times taken, pid file name]
+_held: dict[str, list] = {}  # realpath of the folder -> [fd of the folder, times taken]
 
 
 def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str | None = None,
@@ -132,9 +132,10 @@ def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str
     """Take the exclusive lock of ``folder``: an ``flock`` on the folder's own descriptor.
 
     A lock on a file inside the folder could be lost with the file: delete ``.lock`` and
-    the next process creates a new one and locks that.  The folder cannot be deleted while
-    it holds the run, so its lock holds for as long as the process does.  ``folder/name``
-    only tells others which process holds it (its pid); deleting it changes nothing.
+    the next process creates a new one and locks that.  A lock on the folder goes only
+    with the folder, and a run checks before it writes that its path still leads to the
+    folder it locked (:func:`check_still_held`).  ``folder/name`` only tells others which
+    process holds it (its pid); deleting it changes nothing.
 
     Returns True if this call took it, False if this process held it already (the lock
     is re-entrant within a process).  If another process holds it: wait for it when
@@ -166,7 +167,7 @@ def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str
     except (OSError, OutputError) as e:
         os.close(fd)
         raise OutputError(message.format(folder=folder, reason=getattr(e, "strerror", None) or str(e))) from None
-    _held[key] = [fd, 1, name]
+    _held[key] = [fd, 1]
     return True
 
 
