@@ -2,14 +2,15 @@
 writer per folder, and the size checks made before a model archive is opened.
 
 A run folder holds ``checkpoints/epoch-NNNN.{pt,keras}`` and ``checkpoints/state.json``.
-Each file is written to a temporary name and renamed into place, so a run killed at
-any moment leaves the previous checkpoint and a state file that points at it.  The
+Each file is written to a temporary name and renamed into place; a checkpoint's
+state.json is written between the two, naming both (:meth:`CheckpointDir.save`), so a
+run killed at any moment leaves a checkpoint that ``--resume`` continues from.  The
 state file is checked against the disk before it is believed: its epoch count, the
 file it names (a plain name inside ``checkpoints/``, holding the epoch it claims, with
 the SHA-256 recorded when it was saved).
 
-A folder has one writer at a time: :func:`lock_folder` takes an ``fcntl`` lock on a
-file in it, held until released or until the process ends, however it ends.
+A folder has one writer at a time: :func:`lock_folder` takes an ``flock`` on the
+folder's own descriptor, held until released or until the process ends, however it ends.
 """
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     :class:`OutputError`, with ``path`` left as it was and no temporary file behind.
     """
     path = Path(path)
+    tmp = write_temporary(path, write)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        raise disk_error(e, path) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_temporary(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write what will become ``path`` under a temporary name beside it, synced to disk; return that name.
+
+    The caller renames it into place (``os.replace``); a process killed before that leaves
+    an orphan that :func:`remove_temporary_files` recognises."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # keeps the suffix: Keras checks it, matplotlib picks the format from it
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
@@ -52,15 +69,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if e.errno in DISK_FULL:
-            raise OutputError(f"no space left on the device to write {final_name(path)} ({os.strerror(e.errno)}); "
-                              "free some space, or choose another --out") from None
-        raise
-    finally:
+    except BaseException as e:
         tmp.unlink(missing_ok=True)
-    return path
+        if isinstance(e, OSError):
+            raise disk_error(e, path) from None
+        raise
+    return tmp
+
+
+def disk_error(e: OSError, path: Path) -> Exception:
+    """A full disk as :class:`OutputError` (one line that names the file); any other OSError as it was."""
+    if e.errno in DISK_FULL:
+        return OutputError(f"no space left on the device to write {final_name(path)} ({os.strerror(e.errno)}); "
+                           "free some space, or choose another --out")
+    return e
 
 
 def final_name(path: Path) -> Path:
@@ -72,7 +94,10 @@ def final_name(path: Path) -> Path:
 
 
 def atomic_write_json(path: Path, obj) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2) + "\n"))
+    """Write ``obj`` as strict JSON: a NaN or an infinity is refused (``ValueError``), never written as
+    ``NaN`` or ``Infinity``, which JSON does not have; the writers turn them into null first."""
+    text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def remove_temporary_files(folder: Path) -> list[Path]:
@@ -99,56 +124,91 @@ def sha256(path: Path) -> str:
 
 # --- One writer per folder --------------------------------------------------------------------------
 
-_held: dict[str, list] = {}  # realpath of the lock file -> [fd, times taken]
+_held: dict[str, list] = {}  # realpath of the folder -> [fd of the folder, times taken]
 
 
 def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str | None = None,
                 unwritable: str | None = None) -> bool:
-    """Take the exclusive lock of ``folder`` (``folder/name``, created if need be).
+    """Take the exclusive lock of ``folder``: an ``flock`` on the folder's own descriptor.
+
+    A lock on a file inside the folder could be lost with the file: delete ``.lock`` and
+    the next process creates a new one and locks that.  A lock on the folder goes only
+    with the folder, and a run checks before it writes that its path still leads to the
+    folder it locked (:func:`check_still_held`).  ``folder/name`` only tells others which
+    process holds it (its pid); deleting it changes nothing.
 
     Returns True if this call took it, False if this process held it already (the lock
     is re-entrant within a process).  If another process holds it: wait for it when
     ``wait``, else raise :class:`OutputError` with ``busy`` (``{folder}`` and ``{pid}``
-    are filled in); if the lock file cannot be created, the message is ``unwritable``
-    (``{folder}`` and ``{reason}``).  The kernel drops the lock when the holder ends,
-    however it ends, so a killed run never leaves a stale lock behind.
+    are filled in); if the folder cannot be opened or written, the message is
+    ``unwritable`` (``{folder}`` and ``{reason}``).  The kernel drops the lock when the
+    holder ends, however it ends, so a killed run never leaves a stale lock behind.
     """
-    lock_path = os.path.realpath(Path(folder) / name)
-    if lock_path in _held:
-        _held[lock_path][1] += 1
+    key = os.path.realpath(folder)
+    if key in _held:
+        _held[key][1] += 1
         return False
+    message = unwritable or "cannot write to the folder {folder} ({reason}); choose another --out"
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(key, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        message = unwritable or "cannot write to the folder {folder} ({reason}); choose another --out"
         raise OutputError(message.format(folder=folder, reason=e.strerror or type(e).__name__)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
     except BlockingIOError:
-        try:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        finally:
-            os.close(fd)
-        message = busy or "{folder} is in use by another process (pid {pid})"
-        raise OutputError(message.format(folder=folder, pid=pid)) from None
+        os.close(fd)
+        raise OutputError((busy or "{folder} is in use by another process (pid {pid})").format(
+            folder=folder, pid=holder(Path(key) / name))) from None
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)  # for the message another process gets
-    _held[lock_path] = [fd, 1]
+    try:  # for the message another process gets
+        atomic_write(Path(key) / name, lambda tmp: tmp.write_text(f"{os.getpid()}\n"))
+    except (OSError, OutputError) as e:
+        os.close(fd)
+        raise OutputError(message.format(folder=folder, reason=getattr(e, "strerror", None) or str(e))) from None
+    _held[key] = [fd, 1]
     return True
+
+
+def holder(pid_file: Path) -> str:
+    """The pid the holder of a lock wrote, or "unknown" (the file was deleted, or is being replaced)."""
+    try:
+        with open(pid_file, "rb") as f:
+            return f.read(32).decode(errors="replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def check_still_held(folder: Path) -> None:
+    """If this process holds ``folder``'s lock, check that ``folder`` is still the directory it locked.
+
+    A folder can be moved away or deleted with ``rm -rf`` while a run writes to it, and another
+    run can then create and lock a new one at the same path: the first run would write into the
+    second's folder.  Raises :class:`OutputError` then; does nothing for a folder this process
+    has not locked."""
+    held = _held.get(os.path.realpath(folder))
+    if held is None:
+        return
+    locked = os.fstat(held[0])
+    try:
+        now = os.stat(folder)
+    except OSError:
+        now = None
+    if now is None or (now.st_dev, now.st_ino) != (locked.st_dev, locked.st_ino):
+        raise OutputError(f"the output folder {folder} was moved or deleted while this run wrote to it; nothing more "
+                          "is written there (start again with another --out)")
 
 
 def unlock_folder(folder: Path, *, name: str = LOCK) -> None:
     """Give back one :func:`lock_folder` of this process; the last one releases the lock."""
-    lock_path = os.path.realpath(Path(folder) / name)
-    held = _held.get(lock_path)
+    key = os.path.realpath(folder)
+    held = _held.get(key)
     if held is None:
         return
     held[1] -= 1
     if held[1] == 0:
-        del _held[lock_path]
+        del _held[key]
         os.close(held[0])  # closing the descriptor releases the flock
 
 
@@ -177,18 +237,43 @@ class CheckpointDir:
     saved; None while it has saved none (an earlier run's files may still be there).
     """
 
-    def __init__(self, folder: Path, suffix: str):
+    def __init__(self, folder: Path, suffix: str, epochs: int = 0):
         self.folder, self.suffix = Path(folder), suffix
+        self.epochs = epochs  # the run's --epochs: how long a history state.json may hold
         self.current: Path | None = None
 
     def model_path(self, epoch: int) -> Path:
         return self.folder / f"epoch-{epoch:04d}{self.suffix}"
 
     def save(self, epochs_done: int, write_model: Callable[[Path], None], state: dict) -> Path:
-        """Write the model, then the state that names it, then drop every other model file."""
-        path = atomic_write(self.model_path(epochs_done), write_model)
-        atomic_write_json(self.folder / STATE, {**state, "epochs_done": epochs_done, "file": path.name,
-                                                "sha256": sha256(path)})
+        """Save the model after ``epochs_done`` epochs so that a kill at any point leaves a run to resume.
+
+        1. the model is written under a temporary name and synced;
+        2. state.json is replaced by one that names the new file, its SHA-256 and, under
+           ``pending``, the temporary name (the new checkpoint now counts as saved);
+        3. the temporary file is renamed into place;
+        4. every other model file is deleted.
+
+        Killed before 2, the folder still holds the previous checkpoint and the state that
+        names it (the lock's next holder deletes the orphan).  Killed between 2 and 3, the
+        next run to lock the folder verifies the temporary file against the SHA-256 and
+        renames it (:func:`finish_interrupted_save`).  Killed between 3 and 4, an old
+        file is left over, deleted by the next save.
+        """
+        path = self.model_path(epochs_done)
+        fault_point("before-checkpoint", epochs_done)
+        tmp = write_temporary(path, write_model)
+        try:
+            fault_point("before-state", epochs_done)
+            atomic_write_json(self.folder / STATE, {**state, "epochs_done": epochs_done, "file": path.name,
+                                                    "sha256": sha256(tmp), "pending": tmp.name})
+            fault_point("before-rename", epochs_done)
+            os.replace(tmp, path)
+        except OSError as e:
+            raise disk_error(e, path) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        fault_point("before-cleanup", epochs_done)
         for old in self.folder.glob("epoch-*"):
             if old != path and MODEL_FILE.match(old.name):
                 old.unlink(missing_ok=True)
@@ -219,7 +304,7 @@ class CheckpointDir:
         state_file = self.folder / STATE
         if not state_file.exists():
             return None
-        state = read_json(state_file)
+        state = read_json(state_file, state_limit(self.epochs))
         if not isinstance(state, dict):
             raise CheckpointError(f"{state_file} holds {type(state).__name__}, not the JSON object this project "
                                   "writes; start afresh with --overwrite, or choose another --out")
@@ -252,20 +337,28 @@ class CheckpointDir:
         return state, path
 
 
-MAX_STATE_BYTES = 16 << 20  # state.json holds a few kB: the history of each epoch
+MAX_STATE_BYTES = 16 << 20  # enough for a run of up to ~80,000 epochs
+ENTRY_BYTES = 40  # one number of the history in state.json, as json.dumps(indent=2) writes it: ",\n" + 6 spaces + 24
 
 
-def read_json(path: Path):
-    """Parse a JSON file this project wrote; one line if it cannot be read or parsed."""
+def state_limit(epochs: int = 0) -> int:
+    """The most bytes state.json may hold: 16 MiB, or more for a run long enough to write more
+    (5 history entries per epoch), so that a run's own state.json always resumes."""
+    return max(MAX_STATE_BYTES, 65536 + 5 * ENTRY_BYTES * epochs)
+
+
+def read_json(path: Path, limit: int = MAX_STATE_BYTES):
+    """Parse a JSON file this project wrote; one line if it cannot be read or parsed, or is over ``limit`` bytes."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             raise CheckpointError(f"{path} is not a regular file; start afresh with --overwrite, "
                                   "or choose another --out")
         with open(path, "rb") as f:
-            raw = f.read(MAX_STATE_BYTES + 1)
-        if len(raw) > MAX_STATE_BYTES:
-            raise CheckpointError(f"{path} is larger than the {MAX_STATE_BYTES:,} bytes this project ever writes "
-                                  "there; start afresh with --overwrite, or choose another --out")
+            raw = f.read(limit + 1)
+        if len(raw) > limit:
+            raise CheckpointError(f"{path} is larger than the {limit:,} bytes a run of this length writes there; "
+                                  "pass the --epochs of the run to resume it, or start afresh with --overwrite, "
+                                  "or choose another --out")
         return json.loads(raw)
     except PermissionError as e:
         raise CheckpointError(f"cannot read {path} ({e.strerror}); check its permissions") from None
@@ -273,6 +366,48 @@ def read_json(path: Path):
         reason = getattr(e, "strerror", None) or str(e)
         raise CheckpointError(f"{path} is unreadable ({reason}); start afresh with --overwrite, "
                               "or choose another --out") from None
+
+
+def finish_interrupted_save(folder: Path) -> Path | None:
+    """Finish a :meth:`CheckpointDir.save` killed between writing state.json and renaming the model.
+
+    state.json then names ``file`` and its SHA-256, and the model is still under the
+    temporary name ``pending``: if that file holds exactly the bytes recorded, rename it
+    into place and return its path.  Anything else is left for :meth:`CheckpointDir.latest`
+    to judge.  Only the holder of the folder's lock calls this, before the orphans are removed.
+    """
+    folder = Path(folder)
+    try:
+        if (folder / STATE).stat().st_size > 1 << 30:
+            return None  # not this project's: latest() refuses it with one line
+        state = json.loads((folder / STATE).read_bytes())
+        pending, name, digest = state["pending"], state["file"], state["sha256"]
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return None
+    if not (isinstance(pending, str) and isinstance(name, str) and MODEL_FILE.match(name)
+            and TEMPORARY.match(pending) and final_name(folder / pending).name == name):
+        return None
+    tmp = folder / pending
+    if not tmp.is_file() or tmp.is_symlink() or sha256(tmp) != digest:
+        return None
+    os.replace(tmp, folder / name)
+    return folder / name
+
+
+# --- Faults on purpose, for the tests ------------------------------------------------------------------
+
+FAULT_ENV = "STACKED_RNN_FAULT"  # e.g. "before-rename:2": only the tests set it
+FAULT_EXIT = 86
+FAULT_POINTS = ("before-checkpoint", "before-state", "before-rename", "before-cleanup")
+
+
+def fault_point(name: str, epochs_done: int) -> None:
+    """End the process at once, as a kill would, if ``$STACKED_RNN_FAULT`` is ``name:epochs_done``.
+
+    The tests kill a run at each step of :meth:`CheckpointDir.save` this way, exactly where
+    they mean to, which timing a SIGKILL from outside cannot promise."""
+    if os.environ.get(FAULT_ENV) == f"{name}:{epochs_done}":
+        os._exit(FAULT_EXIT)
 
 
 def check_same_architecture(saved: dict, current: dict, where: Path) -> None:

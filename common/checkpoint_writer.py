@@ -6,7 +6,7 @@ its state at the end of the epoch (``snapshot()``: torch serialises it to bytes,
 Keras copies it into a twin model, a few milliseconds) and one background thread
 hands that copy to ``CheckpointDir.save`` (through ``common.runs.save_checkpoint``), which still
 does all the writing, so its guarantees hold as they were: each file is written
-atomically, and ``state.json`` is written after the model file it names.
+atomically, and a kill at any step of a save leaves a checkpoint to resume from.
 
 What the background thread adds, and how the promises are kept:
 
@@ -18,8 +18,8 @@ What the background thread adds, and how the promises are kept:
   on Ctrl-C (the last completed epoch is kept) and on a NaN loss (the last good
   checkpoint is named after the pending one has been written);
 * a process killed while a save is in flight leaves ``state.json`` naming the
-  previous complete checkpoint, so ``--resume`` continues from there, bit-exactly,
-  as it would have after a kill during a save before.
+  previous complete checkpoint, or the new one once it is written in full (the next
+  run renames it into place), so ``--resume`` continues from there, bit-exactly.
 """
 from __future__ import annotations
 

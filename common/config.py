@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import os
 from pathlib import Path
 
 from common.errors import ConfigError
@@ -102,3 +104,38 @@ def check_nonlinearity(cell: str, nonlinearity: str) -> str:
     if cell != "rnn" and nonlinearity != "tanh":
         raise ConfigError(f"nonlinearity={nonlinearity!r} applies to the rnn cell only; {cell} cells use tanh")
     return nonlinearity
+
+
+def keras_json() -> Path:
+    """The ``keras.json`` Keras reads at import: ``$KERAS_HOME/keras.json``, else ``~/.keras/keras.json``
+    (``/tmp/.keras`` when the home folder is not writable), as ``keras.src.backend.config`` finds it."""
+    if "KERAS_HOME" in os.environ:
+        home = Path(os.environ["KERAS_HOME"])
+    else:
+        base = os.path.expanduser("~")
+        home = Path(base if os.access(base, os.W_OK) else "/tmp") / ".keras"
+    return home.expanduser() / "keras.json"
+
+
+def check_floatx(floatx: str | None = None) -> None:
+    """Refuse a Keras ``floatx`` other than float32 with one line (ConfigError).
+
+    Keras takes ``floatx`` from keras.json at import: float16 made the models fail deep in
+    the recurrent layers, and float64 trained the torch backend silently in float64, with
+    other losses and a float64 model file.  Without ``floatx``, this reads keras.json
+    (before Keras is imported: the command lines call it first); with it, it checks the
+    value Keras holds now (``keras.config.floatx()``, which a program may have set).
+    """
+    if floatx is None:
+        path = keras_json()
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError):
+            return  # missing or unreadable: Keras then uses float32 too
+        value = config.get("floatx", "float32") if isinstance(config, dict) else "float32"
+        if value != "float32":
+            raise ConfigError(f"{path} sets floatx={value}; this project trains in float32: set it back to "
+                              "float32, or point KERAS_HOME to another folder")
+    elif floatx != "float32":
+        raise ConfigError(f"Keras's floatx is {floatx} (keras.config.set_floatx); this project trains in float32: "
+                          "call keras.config.set_floatx('float32') first")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 from common.checkpoint import atomic_write_json
@@ -31,7 +33,7 @@ def label(framework: str, backend: str) -> str:
 def write_metrics(out: Path, *, framework: str, backend: str, config, params: int,
                   test_loss: float, test_accuracy: float, history: dict, **extra) -> dict:
     """Write ``metrics.json`` in ``out`` and return what was written."""
-    metrics = {
+    metrics = strict_json({
         "framework": framework,
         "backend": backend,
         "label": label(framework, backend),
@@ -43,13 +45,47 @@ def write_metrics(out: Path, *, framework: str, backend: str, config, params: in
         "history": {key: [float(v) for v in history[key]] for key in HISTORY_KEYS},
         "config": config.to_json(),
         **extra,
-    }
+    })
     atomic_write_json(Path(out) / "metrics.json", metrics)
     return metrics
 
 
+def strict_json(metrics: dict) -> dict:
+    """``metrics`` with each NaN or infinity replaced by null, and ``non_finite`` saying where and what
+    it was (``{"history.val_loss[3]": "inf"}``): JSON has no NaN, and strict readers refuse Python's ``NaN``."""
+    where: dict[str, str] = {}
+
+    def clean(value, path: str):
+        if isinstance(value, float) and not math.isfinite(value):
+            where[path] = str(value)
+            return None
+        if isinstance(value, dict):
+            return {key: clean(v, f"{path}.{key}" if path else key) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    cleaned = clean(metrics, "")
+    if where:
+        cleaned["non_finite"] = where
+    return cleaned
+
+
+def finite_or_none(values) -> list:
+    """A history list for state.json, which is strict JSON: a non-finite number becomes null."""
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
 def read_metrics(out: Path) -> dict:
-    return json.loads((Path(out) / "metrics.json").read_text())
+    """metrics.json, with the numbers :func:`strict_json` wrote as null back as NaN or infinity."""
+    metrics = json.loads((Path(out) / "metrics.json").read_text())
+    for path, value in metrics.get("non_finite", {}).items():
+        keys = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
+        target = metrics
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = float(value)
+    return metrics
 
 
 def median(values) -> float:

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.checkpoint import (CheckpointDir, atomic_write, check_same_architecture, lock_folder,
-                               remove_temporary_files, state_error, unlock_folder)
+from common.checkpoint import (CheckpointDir, atomic_write, check_same_architecture, check_still_held,
+                               finish_interrupted_save,
+                               lock_folder, remove_temporary_files, state_error, unlock_folder)
 from common.config import RunConfig
+from common.data import COUNTS
 from common.errors import CheckpointError, ConfigError, NonFiniteLossError, OutputError
-from common.report import empty_history, label, write_metrics
+from common.report import empty_history, finite_or_none, label, write_metrics
 
 GRID = 25  # the 5 x 5 prediction grid
 FRAMEWORK_OF_SUFFIX = {".pt": ("PyTorch", "python -m torch_version"), ".keras": ("Keras", "python -m keras_version")}
@@ -55,11 +57,14 @@ def lock_out_dir(out: Path) -> bool:
     """Make this process the only writer of ``out`` until :func:`unlock_out_dir` or its end.
 
     A second run into the same folder gets :class:`OutputError` at once, and the first
-    goes on unharmed.  The holder removes what killed runs left half-written there.
-    Re-entrant: returns True only for the call that took the lock.
+    goes on unharmed, even if ``.lock`` was deleted (the lock is on the folder itself).
+    The holder finishes a checkpoint whose save was killed after its state.json was
+    written, then removes what killed runs left half-written.  Re-entrant: returns True
+    only for the call that took the lock.
     """
     taken = lock_folder(out, busy=BUSY)
     if taken:
+        finish_interrupted_save(out / "checkpoints")
         for folder in (out, out / "checkpoints"):
             remove_temporary_files(folder)
     return taken
@@ -81,7 +86,7 @@ def preflight(config: RunConfig, suffix: str) -> None:
 
 
 def checkpoints(config: RunConfig, suffix: str) -> CheckpointDir:
-    return CheckpointDir(Path(config.out) / "checkpoints", suffix)
+    return CheckpointDir(Path(config.out) / "checkpoints", suffix, epochs=config.epochs)
 
 
 @contextlib.contextmanager
@@ -121,7 +126,7 @@ def kept(ckpt: CheckpointDir, config: RunConfig) -> str:
 def checkpoint_state(config: RunConfig, history: dict) -> dict:
     """What state.json records beside the model file."""
     return {"architecture": config.model_kwargs(), **{key: getattr(config, key) for key in SAME_ON_RESUME},
-            "history": history}
+            "history": {key: finite_or_none(values) for key, values in history.items()}}
 
 
 def save_checkpoint(config: RunConfig, ckpt: CheckpointDir, epochs_done: int, write_model, history: dict) -> Path:
@@ -130,6 +135,7 @@ def save_checkpoint(config: RunConfig, ckpt: CheckpointDir, epochs_done: int, wr
     The first one a fresh run saves replaces an earlier run's checkpoint (``--overwrite``);
     that run's results go with it, so the folder never mixes two runs.
     """
+    check_still_held(config.out)  # the folder this run locked, not one made in its place
     first = ckpt.current is None
     path = ckpt.save(epochs_done, write_model, checkpoint_state(config, history))
     if first and not config.resume:
@@ -181,7 +187,7 @@ def resume_point(config: RunConfig, ckpt: CheckpointDir):
 
 
 def check_history(state: dict, done: int, state_file: Path) -> dict:
-    """state.json's history: one finite-or-not number per completed epoch under each key."""
+    """state.json's history: one number per completed epoch under each key (null: a NaN or an infinity)."""
     history = state.get("history")
     keys = tuple(empty_history())
     if not isinstance(history, dict) or set(history) != set(keys):
@@ -189,13 +195,13 @@ def check_history(state: dict, done: int, state_file: Path) -> dict:
                                                  f"got {str(history)[:80]!r}")
     for key in keys:
         values = history[key]
-        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not isinstance(values, list) or not all(v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
                                                    for v in values):
             raise state_error(state_file, "history", f"list '{key}' must hold numbers, got {str(values)[:80]!r}")
         if len(values) != done:
             entries = f"{len(values)} {'entry' if len(values) == 1 else 'entries'}"
             raise state_error(state_file, "history", f"list '{key}' has {entries}, but field 'epochs_done' is {done}")
-    return {key: [float(v) for v in history[key]] for key in keys}
+    return {key: [float("nan") if v is None else float(v) for v in history[key]] for key in keys}
 
 
 # --- Resources -------------------------------------------------------------------------------------------
@@ -207,7 +213,8 @@ def training_bytes(config: RunConfig, input_size: int = 28, time_steps: int = 28
     """``(parameters, bytes)``: a lower bound of the memory one training step needs.
 
     float32 parameters with their gradients and Adam's two moments (16 bytes each), plus
-    every recurrent layer's output over the batch, kept for the backward pass.
+    every recurrent layer's output over the batch, kept for the backward pass.  The batch
+    is at most the training examples (``--batch-size`` beyond them makes one batch of all).
     """
     directions = 2 if config.bidirectional else 1
     gates, h = GATES[config.cell], config.hidden_size
@@ -216,8 +223,14 @@ def training_bytes(config: RunConfig, input_size: int = 28, time_steps: int = 28
         params += directions * gates * h * (inputs + h + 2)  # weights and torch's two biases
         inputs = directions * h
     params += inputs * classes + classes
-    outputs = config.batch_size * time_steps * h * directions * config.num_layers
+    outputs = real_batch(config) * time_steps * h * directions * config.num_layers
     return params, 16 * params + 4 * outputs
+
+
+def real_batch(config: RunConfig) -> int:
+    """The largest batch a run trains on: ``--batch-size``, or all its training examples if fewer."""
+    examples = min(config.subset or COUNTS["train"], COUNTS["train"])
+    return min(config.batch_size, examples - int(round(examples * config.val_fraction)))
 
 
 def memory_bytes() -> int | None:
@@ -243,11 +256,19 @@ def check_fits_in_memory(config: RunConfig) -> None:
         raise ConfigError(f"this model and batch need at least {needed / 2**30:,.1f} GiB to train ({params:,} "
                           f"parameters with their gradients and Adam's state, and the outputs of "
                           f"{config.num_layers} layers of {config.hidden_size} units over a batch of "
-                          f"{config.batch_size}), more than the {available / 2**30:,.1f} GiB of this machine; "
+                          f"{real_batch(config)}), more than the {available / 2**30:,.1f} GiB of this machine; "
                           "choose a smaller --hidden-size, --num-layers or --batch-size")
 
 
 # --- The end of a run ---------------------------------------------------------------------------------------
+
+def grid_record(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray) -> dict:
+    """What predictions.png shows, for metrics.json: the labels and predicted classes, in reading order,
+    and the SHA-256 of the images (uint8, (25, 28, 28)), so a reader can check which images they were."""
+    import hashlib
+    return {"images_sha256": hashlib.sha256(np.ascontiguousarray(images, np.uint8).tobytes()).hexdigest(),
+            "labels": [int(v) for v in labels], "predicted": [int(v) for v in predictions]}
+
 
 def finish_run(config: RunConfig, *, framework: str, backend: str, params: int, test_loss: float,
                test_accuracy: float, history: dict, images: np.ndarray, labels: np.ndarray,
@@ -255,16 +276,17 @@ def finish_run(config: RunConfig, *, framework: str, backend: str, params: int, 
     """Write metrics.json, history.png, predictions.png and summary.txt (each atomically); print the result."""
     from common.plots import plot_history, plot_predictions  # matplotlib: only when there is something to plot
     out = Path(config.out)
+    check_still_held(out)
     name = label(framework, backend)
     atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(summary + "\n"))
     if history["loss"]:
         title = f"{name}: {config.cell} x {config.num_layers}, {config.hidden_size} units"
         atomic_write(out / "history.png", lambda tmp: plot_history(history, tmp, title))
-    atomic_write(out / "predictions.png",
-                 lambda tmp: plot_predictions(images[:GRID], labels[:GRID], predictions[:GRID], tmp, name))
+    grid = (images[:GRID], labels[:GRID], predictions[:GRID])
+    atomic_write(out / "predictions.png", lambda tmp: plot_predictions(*grid, tmp, name))
     metrics = write_metrics(out, framework=framework, backend=backend, config=config, params=params,
                             test_loss=test_loss, test_accuracy=test_accuracy, history=history,
-                            model_file=model_file)
+                            model_file=model_file, prediction_grid=grid_record(*grid))
     print(f"test accuracy ({metrics['accuracy_kind']}): {100 * test_accuracy:.2f} %  test loss: {test_loss:.4f}  "
           f"-> {out}")
     return metrics

@@ -3,7 +3,7 @@ import os
 import sys
 
 from common.cli import build_parser, config_from_args, run_cli
-from common.config import BACKENDS, check_choice
+from common.config import BACKENDS, check_choice, check_floatx
 from common.data import prepare_data
 from common.runs import preflight
 
@@ -14,6 +14,7 @@ def main() -> None:
     args = build_parser(PROG, "The notebook's stacked RNN on Fashion-MNIST, in Keras 3.", with_backend=True).parse_args()
     backend = check_choice("backend", args.backend, BACKENDS)
     config = config_from_args(args, default_out=f"keras-{backend}")
+    check_floatx()  # keras.json's floatx, before Keras reads it
     preflight(config, ".keras")  # a wrong --out or --resume is reported before keras loads
     # Keras reads KERAS_BACKEND once, at its first import: set it before anything imports keras.
     os.environ["KERAS_BACKEND"] = backend

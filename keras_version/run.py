@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 
 from common.checkpoint_writer import CheckpointWriter
-from common.config import RunConfig
+from common.config import RunConfig, check_floatx
 from common.data import PreparedData, prepare_data
 from common.quiet import import_tensorflow_quietly
 from common.runs import finish_run, resume_point, run_folder, save_checkpoint
@@ -36,6 +36,7 @@ def setup() -> str:
     message the only line on stderr (``common.quiet``).
     """
     import_tensorflow_quietly()
+    check_floatx(keras.config.floatx())  # float32 only: keras.json or a program may have set another
     return keras.config.backend()
 
 

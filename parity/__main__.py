@@ -30,6 +30,8 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("runs/compare"), help="output folder (default: runs/compare)")
     add_convert_parser(commands)
     args = parser.parse_args()
+    from common.config import check_floatx
+    check_floatx()  # both commands run Keras, which reads keras.json's floatx at import
     if args.command == "convert":
         return convert(args)
     from parity.compare import compare, parse_backends

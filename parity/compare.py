@@ -24,7 +24,7 @@ from common.checkpoint import atomic_write, atomic_write_json, folder_locked
 from common.config import BACKENDS, MAX_SEED, RunConfig
 from common.errors import ConfigError, UserError
 from common.plots import plot_overlay
-from common.report import label, median
+from common.report import label, median, read_metrics, strict_json
 from common.runs import BUSY, make_out_dir
 from parity.worker import MODES
 
@@ -60,7 +60,7 @@ def run_one(framework: str, backend: str, mode: str, config: RunConfig, out: Pat
             errors.seek(0)
             last = (errors.read().strip().splitlines() or ["no output"])[-1]
             raise UserError(f"the {label(framework, backend)} run (seed {config.seed}) failed: {last}")
-    return json.loads((out / "metrics.json").read_text())
+    return read_metrics(out)
 
 
 def summarise(runs: list[dict], reference: dict[int, dict]) -> dict:
@@ -81,12 +81,17 @@ def summarise(runs: list[dict], reference: dict[int, dict]) -> dict:
 
 
 def verdict(row: dict, ref: dict) -> str:
-    """Is the gap to PyTorch within the seed-to-seed noise?  (2 standard errors of the difference.)"""
-    n = len(row["test_accuracy"])
-    if n < 2:
-        return "one seed: noise cannot be told apart (use --seeds 3 or more)"
+    """Is the gap to PyTorch within the seed-to-seed noise?  (2 standard errors of the difference.)
+
+    Either side with one seed has no spread, and a spread that is not a number tells nothing:
+    then the verdict says so, never "beyond the noise"."""
+    n, m = len(row["test_accuracy"]), len(ref["test_accuracy"])
     diff = row["mean"] - ref["mean"]
-    se = math.sqrt(row["std"] ** 2 / n + ref["std"] ** 2 / len(ref["test_accuracy"]))
+    if min(n, m) < 2:
+        return "one seed: noise cannot be told apart (use --seeds 3 or more)"
+    se = math.sqrt(row["std"] ** 2 / n + ref["std"] ** 2 / m)
+    if not math.isfinite(se) or not math.isfinite(diff):
+        return "cannot be told: the spread over seeds is not a number (a run's accuracy is not a number)"
     if abs(diff) <= 2 * se:
         return f"{100 * diff:+.2f} pp, within the noise (2 SE = {200 * se:.2f} pp)"
     return f"{100 * diff:+.2f} pp, beyond the noise (2 SE = {200 * se:.2f} pp)"
@@ -115,15 +120,24 @@ def compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: 
         raise ConfigError(f"--seed {config.seed} with --seeds {seeds} would use seeds up to {config.seed + seeds - 1}, "
                           f"beyond the largest, {MAX_SEED}; lower --seed or --seeds")
     out = make_out_dir(dataclasses.replace(config, out=Path(out).absolute()))
+    finished: list[str] = []
     with folder_locked(out, busy=BUSY):
         try:
-            return _compare(config, backends, seeds, mode, out, log)
+            return _compare(config, backends, seeds, mode, out, log, finished)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(f"interrupted; the runs that had finished are in {out / 'runs'}, each with its "
-                                    "metrics.json, and the report is written once every run has finished") from None
+            raise KeyboardInterrupt(interrupted(out / "runs", finished)) from None
 
 
-def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log) -> dict:
+def interrupted(runs: Path, finished: list[str]) -> str:
+    """What Ctrl-C leaves: the runs of this compare that finished (by name), or that none did."""
+    if not finished:
+        return "interrupted; no run had finished, so no report was written"
+    return (f"interrupted; {len(finished)} {'run' if len(finished) == 1 else 'runs'} had finished, each with its "
+            f"metrics.json in {runs}: {', '.join(finished)}; the report is written once every run has finished")
+
+
+def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out: Path, log,
+             finished: list[str]) -> dict:
     plan = [("torch", "native")] + [("keras", b) for b in backends]
     results: dict[tuple[str, str], list[dict]] = {key: [] for key in plan}
     total, done = len(plan) * seeds, 0
@@ -134,6 +148,7 @@ def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out:
             name = f"{framework}-{backend}" if framework == "keras" else "torch"
             prefix = f"[{done}/{total}] {label(framework, backend)}, seed {seed}: "
             m = run_one(framework, backend, mode, seeded, out / "runs" / f"{name}-seed{seed}", log, prefix)
+            finished.append(f"{name}-seed{seed}")
             results[(framework, backend)].append(m)
             log(f"{prefix}test accuracy {100 * m['test_accuracy']:.2f} %, {median(m['epoch_seconds']):.3f} s/epoch")
     reference = {m["seed"]: m for m in results[("torch", "native")]}
@@ -141,7 +156,7 @@ def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out:
     table = render(rows, mode, config)
     atomic_write(out / "report.md", lambda tmp: tmp.write_text(
         f"# PyTorch vs Keras 3: `{mode}`\n\n{table}\n\n![curves](curves.png)\n"))
-    atomic_write_json(out / "report.json", {"mode": mode, "config": config.to_json(), "rows": rows})
+    atomic_write_json(out / "report.json", strict_json({"mode": mode, "config": config.to_json(), "rows": rows}))
     first_seed = {f"{m['label']}": m["history"] for key in plan for m in results[key][:1]}
     atomic_write(out / "curves.png", lambda tmp: plot_overlay(first_seed, tmp, f"{mode}: seed {config.seed}"))
     log(table)
@@ -149,10 +164,18 @@ def _compare(config: RunConfig, backends: list[str], seeds: int, mode: str, out:
 
 
 def parse_backends(text: str) -> list[str]:
+    """The backends of ``--backends``, names compared in lower case; each at most once (a backend
+    named twice would run the same folders twice and compare a run with itself)."""
     backends = [b.strip() for b in text.split(",") if b.strip()]
     for b in backends:
-        if b not in BACKENDS:
+        if b.lower() not in BACKENDS:
             raise UserError(f"unknown backend {b!r} in --backends; choose from: {', '.join(BACKENDS)}")
     if not backends:
         raise UserError("--backends names no backend; give e.g. torch,jax")
-    return backends
+    seen: dict[str, str] = {}
+    for b in backends:
+        if b.lower() in seen:
+            raise UserError(f"--backends names {b.lower()} twice ({seen[b.lower()]!r} and {b!r}); give each backend "
+                            "once, and --seeds K for more runs of one")
+        seen[b.lower()] = b
+    return list(seen)

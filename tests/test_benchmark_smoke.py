@@ -11,7 +11,7 @@ def test_benchmark_quick_run_writes_sane_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.epoch_time", "--quick", "--paths", "torch", "--subset", "2048",
-         "--json", str(out)],
+         "--variant", "torch:prefetch=false", "--json", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| PyTorch (native) |" in result.stdout  # the Markdown table
@@ -32,6 +32,11 @@ def test_benchmark_quick_run_writes_sane_json(tmp_path):
     assert all(s > 0 for s in torch_path["epoch_seconds"])
     assert 0 <= torch_path["data_share"] <= 1
     assert torch_path["ratio_to_torch"] == 1.0
+    # a second entry (the same loop without read-ahead): its ratio is its own time over PyTorch's
+    other = report["paths"]["torch [prefetch=False]"]
+    assert "error" not in other and math.isfinite(other["seconds_per_epoch"]) and other["seconds_per_epoch"] > 0
+    assert other["seconds_per_epoch"] != torch_path["seconds_per_epoch"]  # else the ratio below proves nothing
+    assert other["ratio_to_torch"] == other["seconds_per_epoch"] / torch_path["seconds_per_epoch"]
     assert torch_path["device"]
     assert torch_path["settings"]["torch_threads"] >= 1
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 
-from common.checkpoint import CheckpointDir, atomic_write
+from common.checkpoint import CheckpointDir, atomic_write, atomic_write_json
 from common.config import RunConfig
 from common.data import prepare_data
 from common.errors import CheckpointError
@@ -32,7 +32,8 @@ from tests import cli_support as cli
 TORCH = dict(subset=2048, batch_size=256)    # 8 steps per epoch
 KERAS = dict(subset=4096, batch_size=2048)   # 2 steps per epoch
 # Enough epochs left after the first checkpoint to be killed mid-run (Keras on torch: ~1 s per epoch)
-EPOCHS = {"torch_version": 6, "torch": 3, "jax": 10, "tensorflow": 10}
+EPOCHS = {"torch_version": 6, "torch": 3, "jax": 10, "tensorflow": 10,
+          "torch_version-3": 3}  # the runs killed at a save: the kill comes at epoch 2's save whatever the timing
 
 
 def args_of(kwargs: dict, epochs: int) -> list[str]:
@@ -65,12 +66,55 @@ def test_checkpoint_folder_keeps_the_last_epoch_and_leaves_other_files_alone(tmp
     for epoch in (1, 2):
         ckpt.save(epoch, lambda p: p.write_bytes(f"weights {epoch}".encode()), {"seed": 0})
     state, path = ckpt.latest()
+    pending = state.pop("pending")  # the name the model had until it was renamed into place
+    assert re.fullmatch(r"\.epoch-0002\.tmp\d+-[0-9a-f]{8}\.pt", pending)
     assert state == {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt",
                      "sha256": hashlib.sha256(b"weights 2").hexdigest()} and path.read_bytes() == b"weights 2"
     # save() never deletes a temporary file: only a run that holds the folder's lock removes orphans
     assert sorted(p.name for p in folder.iterdir()) == [other.name, "epoch-0002.pt", "state.json"]
+    assert not locked(tmp_path)
     assert lock_out_dir(tmp_path) and [p.name for p in folder.glob(".*")] == []
-    unlock_out_dir(tmp_path)
+    try:
+        assert locked(tmp_path)  # held: another open of the folder cannot take it
+        (tmp_path / ".lock").unlink()
+        assert locked(tmp_path)  # and deleting .lock does not release it
+    finally:
+        unlock_out_dir(tmp_path)
+    assert not locked(tmp_path)
+
+
+def test_a_folder_moved_away_mid_run_is_not_written_to(tmp_path):
+    """The lock holds the folder, not its path: if the folder is moved (or deleted) and another made in its
+    place, the run that locked the first one refuses to write into the second."""
+    from common.errors import OutputError
+    config = RunConfig(out=tmp_path / "run", **TORCH, epochs=3)
+    ckpt = checkpoints(config, ".pt")
+    config.out.mkdir()
+    assert lock_out_dir(config.out)
+    try:
+        save_checkpoint(config, ckpt, 1, lambda p: p.write_bytes(b"epoch 1"), {k: [0.5] for k in empty_history()})
+        (tmp_path / "run").rename(tmp_path / "moved")
+        (tmp_path / "run").mkdir()  # another run's new folder
+        with pytest.raises(OutputError, match=r"was moved or deleted while this run wrote to it"):
+            save_checkpoint(config, ckpt, 2, lambda p: p.write_bytes(b"epoch 2"), {k: [0.5] * 2 for k in empty_history()})
+        assert list((tmp_path / "run").iterdir()) == []
+    finally:
+        unlock_out_dir(config.out)
+
+
+def locked(folder) -> bool:
+    """Whether some open file description holds ``folder``'s lock (flock: a new descriptor of this
+    process counts as another holder, so this sees this process's lock too)."""
+    import fcntl
+    import os
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path):
@@ -91,6 +135,55 @@ def test_a_fresh_run_never_deletes_another_runs_checkpoints(tmp_path):
     assert sorted(p.name for p in ckpt.folder.iterdir()) == ["epoch-0001.pt", "state.json"]
     assert not (tmp_path / "metrics.json").exists()  # the earlier run's results went with its checkpoint
     assert new.latest()[1].read_bytes() == b"new run"
+
+
+def test_a_long_runs_own_state_resumes_and_an_oversized_one_is_refused(tmp_path):
+    """state.json grows by 5 numbers per epoch: a run of 150,000 epochs writes more than 16 MiB, and its
+    own state.json still resumes; the same file is refused for a run of 3 epochs, which never writes that much."""
+    from common.checkpoint import MAX_STATE_BYTES
+    epochs = 150_000
+    config = RunConfig(out=tmp_path, **TORCH, epochs=epochs)
+    rng = np.random.default_rng(0)
+    history = {key: rng.random(epochs).tolist() for key in empty_history()}  # 17 digits each, as a run writes
+    save_checkpoint(config, checkpoints(config, ".pt"), epochs, lambda p: p.write_bytes(b"weights"), history)
+    assert (tmp_path / "checkpoints" / "state.json").stat().st_size > MAX_STATE_BYTES
+    done, resumed, path = resume_point(dataclasses.replace(config, resume=True), checkpoints(config, ".pt"))
+    assert (done, path.name) == (epochs, f"epoch-{epochs:04d}.pt") and resumed == history
+    short = dataclasses.replace(config, epochs=3, resume=True)
+    with pytest.raises(CheckpointError, match=r"state\.json is larger than the 16,777,216 bytes a run of this length "
+                                              r"writes there; pass the --epochs of the run to resume it"):
+        resume_point(short, checkpoints(short, ".pt"))
+
+
+def test_metrics_and_state_are_strict_json(tmp_path):
+    """A NaN or an infinity in the history is written as null, never as JSON's missing NaN/Infinity;
+    metrics.json says where and which, and reading it back (and resuming) gives the numbers again."""
+    import math
+
+    from common.report import read_metrics, write_metrics
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in strict JSON"))
+
+    config = RunConfig(out=tmp_path, **TORCH, epochs=3)
+    history = {key: [0.5, 0.25] for key in empty_history()}
+    history["val_loss"] = [float("inf"), float("nan")]
+    write_metrics(tmp_path, framework="torch", backend="native", config=config, params=682, test_loss=float("nan"),
+                  test_accuracy=0.5, history=history)
+    metrics = strict((tmp_path / "metrics.json").read_text())
+    assert metrics["history"]["val_loss"] == [None, None] and metrics["test_loss"] is None
+    assert metrics["non_finite"] == {"test_loss": "nan", "history.val_loss[0]": "inf", "history.val_loss[1]": "nan"}
+    back = read_metrics(tmp_path)
+    assert back["history"]["val_loss"][0] == math.inf and math.isnan(back["history"]["val_loss"][1])
+    assert math.isnan(back["test_loss"]) and back["history"]["loss"] == [0.5, 0.25]
+
+    save_checkpoint(config, checkpoints(config, ".pt"), 2, lambda p: p.write_bytes(b"weights"), history)
+    assert strict((tmp_path / "checkpoints" / "state.json").read_text())["history"]["val_loss"] == [None, None]
+    _, resumed, _ = resume_point(dataclasses.replace(config, resume=True), checkpoints(config, ".pt"))
+    assert all(math.isnan(v) for v in resumed["val_loss"]) and resumed["loss"] == [0.5, 0.25]
+    with pytest.raises(ValueError):  # the one writer of JSON refuses a NaN that slipped past the writers above
+        atomic_write_json(tmp_path / "x.json", {"loss": float("nan")})
+    assert not (tmp_path / "x.json").exists()
 
 
 # --- Exact round trips ---------------------------------------------------------------------------------
@@ -214,8 +307,12 @@ def check_kill(module: str, key: str, backend, uninterrupted, tmp_path) -> None:
     state = cli.read_state(out)
     assert 1 <= state["epochs_done"] < epochs, "the run finished before it could be killed"
     assert not (out / "metrics.json").exists()
-    # The last good checkpoint is readable.
+    # The last good checkpoint is readable (killed after state.json named it but before its rename, it is
+    # still under its temporary name, verified and renamed by the next run to lock the folder, as here).
     path = out / "checkpoints" / state["file"]
+    if not path.exists():
+        from common.checkpoint import finish_interrupted_save
+        assert finish_interrupted_save(out / "checkpoints") == path
     if module == "torch_version":
         from torch_version.model import StackedRNN
         from torch_version.train import load_model
@@ -241,6 +338,68 @@ def test_torch_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path):
 @pytest.mark.extended_only  # make test-extended (and CI), every backend; make test kills the PyTorch run
 def test_keras_killed_run_resumes_to_the_same_result(uninterrupted, tmp_path, keras_backend):
     check_kill("keras_version", keras_backend, keras_backend, uninterrupted, tmp_path)
+
+
+# --- Killed at each step of a checkpoint's save, then resumed ---------------------------------------------------
+
+# (fault point, epoch whose save is cut, the epoch --resume continues after, what checkpoints/ holds after the kill)
+FAULTS = [
+    ("before-checkpoint", 2, 1, ["epoch-0001", "state.json"]),            # epoch 2's save had not begun
+    ("before-state", 2, 1, ["epoch-0001", "state.json", "temporary"]),     # written, not yet named by state.json
+    ("before-rename", 2, 2, ["epoch-0001", "state.json", "temporary"]),    # named, still under its temporary name
+    ("before-cleanup", 2, 2, ["epoch-0001", "epoch-0002", "state.json"]),  # renamed, epoch 1's not yet deleted
+    ("before-rename", 1, 1, ["state.json", "temporary"]),                  # the first save: no earlier checkpoint
+]
+
+
+def holds(out, suffix: str) -> list[str]:
+    """What checkpoints/ holds: model files without their suffix, state.json, "temporary" for an unfinished write."""
+    names = sorted({"temporary" if p.name.startswith(".") else p.name.removesuffix(suffix)
+                    for p in (out / "checkpoints").iterdir()})
+    return names
+
+
+def check_faults(module: str, key: str, backend, faults, uninterrupted, tmp_path, capsys) -> None:
+    """Each run dies (os._exit, as a kill would) at one step of one save; its folder then holds what the
+    table says, and --resume continues from the epoch it says, to the uninterrupted result bit for bit."""
+    from common.checkpoint import FAULT_ENV, FAULT_EXIT
+    epochs, suffix = EPOCHS[key], ".pt" if module == "torch_version" else ".keras"
+    args = args_of(TORCH if module == "torch_version" else KERAS, epochs)
+    reference = uninterrupted(module, key)
+    outs = {f"{point}:{epoch}": tmp_path / f"{point}-{epoch}" for point, epoch, _, _ in faults}
+    killed = cli.run_many({fault: (module, [*args, "--out", out], backend, {FAULT_ENV: fault})
+                           for fault, out in outs.items()}, workers=len(outs))
+    for (point, epoch, resumes_after, holding), (fault, out) in zip(faults, outs.items()):
+        result = killed[fault]
+        assert result.returncode == FAULT_EXIT, (fault, result.returncode, result.stderr[-3000:])
+        assert result.stderr == "" and not (out / "metrics.json").exists(), fault
+        assert holds(out, suffix) == holding, fault
+        capsys.readouterr()
+        if backend is None:
+            run_main(module, out, epochs, resume=True)  # the resume path of the command line, in this process
+            resumed = capsys.readouterr().out
+        else:
+            completed = cli.run(module, [*args, "--resume", out], backend)
+            assert completed.returncode == 0, completed.stderr[-3000:]
+            resumed = completed.stdout
+        name = out / "checkpoints" / f"epoch-{resumes_after:04d}{suffix}"
+        assert f"resuming from {name} after epoch {resumes_after}" in resumed, (fault, resumed[-2000:])
+        check_same_run(module, reference, out)
+        assert holds(out, suffix) == [f"epoch-{epochs:04d}", "state.json"], fault
+
+
+def test_torch_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterrupted, tmp_path, capsys):
+    check_faults("torch_version", "torch_version-3", None, FAULTS, uninterrupted, tmp_path, capsys)
+
+
+@pytest.mark.backend
+@pytest.mark.extended_only  # Keras starts slowly: make test-extended (and CI), every backend
+def test_keras_killed_at_each_step_of_a_save_resumes_to_the_same_result(uninterrupted, tmp_path, capsys,
+                                                                         keras_backend):
+    """The steps are common/'s; what Keras adds is its own model file, written under the temporary name.
+    Two steps keep this affordable: a first checkpoint named but not renamed, and a save not yet named."""
+    faults = [f for f in FAULTS if (f[0], f[1]) in (("before-rename", 1), ("before-state", 2))]
+    check_faults("keras_version", keras_backend, keras_backend, faults, uninterrupted, tmp_path, capsys)
 
 
 # --- One framework's file, the other framework's model ------------------------------------------------------------
@@ -288,7 +447,8 @@ def test_saved_model_loads_into_the_other_framework(small_data, tmp_path):
 
 def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(uninterrupted, tmp_path):
     """Two real processes: while the first trains, runs into its folder (fresh, --resume, --overwrite) each get
-    one line and exit 2; the first then ends exactly as the uninterrupted run of the same settings."""
+    one line and exit 2, and again after ``.lock`` was deleted; the first then ends exactly as the
+    uninterrupted run of the same settings."""
     args = args_of(TORCH, EPOCHS["torch_version"])
     reference = uninterrupted("torch_version", "torch_version")
     out = tmp_path / "shared"
@@ -298,14 +458,18 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(
     while not (lock.exists() and lock.read_text().strip() == str(first.pid)):  # it holds the folder
         assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()[-3000:]
         time.sleep(0.01)
-    others = cli.run_many({"fresh": ("torch_version", [*args, "--out", out], None, None),
-                           "resume": ("torch_version", [*args, "--resume", out], None, None),
-                           "overwrite": ("torch_version", [*args, "--out", out, "--overwrite"], None, None)})
+    jobs = {"fresh": ("torch_version", [*args, "--out", out], None, None),
+            "resume": ("torch_version", [*args, "--resume", out], None, None),
+            "overwrite": ("torch_version", [*args, "--out", out, "--overwrite"], None, None)}
+    others = cli.run_many(jobs)
+    lock.unlink()  # the lock is on the folder itself: deleting the file that names the holder changes nothing
+    without_lock_file = cli.run_many(jobs)
     assert first.poll() is None, "the first run ended before the others tried: the test proved nothing"
-    for result in others.values():
-        cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is in "
-                                                    rf"use by another run \(process {first.pid}\); wait for it to "
-                                                    r"finish, or choose another --out$")
+    for results, pid in ((others, first.pid), (without_lock_file, "unknown")):
+        for result in results.values():
+            cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is "
+                                                        rf"in use by another run \(process {pid}\); wait for it to "
+                                                        r"finish, or choose another --out$")
     stdout, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr[-3000:]
     check_same_run("torch_version", reference, out)

@@ -54,6 +54,8 @@ def test_torch_cli_writes_every_artifact(tmp_path, small_test_set):
     from torch_version.train import evaluate, load_model
     model = load_model(tmp_path / "model.pt", StackedRNN())
     check_test_metrics(tmp_path, evaluate(model, *small_test_set, batch_size=128))
+    from torch_version.train import predict
+    check_prediction_grid(tmp_path, predict(model, small_test_set[0][:25]), small_test_set[1])
 
 
 @pytest.mark.backend
@@ -62,7 +64,10 @@ def test_keras_cli_writes_every_artifact(tmp_path, keras_backend, small_test_set
                      "--learning-rate", "0.01", "--out", str(tmp_path), backend=keras_backend)
     check_artifacts(tmp_path, result, "keras", keras_backend, "model.keras", 658)
     from keras_version.train import evaluate, load_model
-    check_test_metrics(tmp_path, evaluate(load_model(tmp_path / "model.keras"), *small_test_set, batch_size=128))
+    from keras_version.train import predict
+    model = load_model(tmp_path / "model.keras")
+    check_test_metrics(tmp_path, evaluate(model, *small_test_set, batch_size=128))
+    check_prediction_grid(tmp_path, predict(model, small_test_set[0][:25]), small_test_set[1])
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +77,19 @@ def small_test_set(fashion):
     from common.data import prepare_data
     data = prepare_data(RunConfig(subset=1024, batch_size=128), arrays=fashion)
     return data.x_test, data.y_test
+
+
+def check_prediction_grid(out, predicted, y_test):
+    """predictions.png shows the saved model's predictions on the first 25 test images (not, say, on
+    validation images): metrics.json's prediction_grid records what the picture was drawn from."""
+    import hashlib
+
+    from common.data import load_fashion_mnist
+    grid = json.loads((out / "metrics.json").read_text())["prediction_grid"]
+    assert len(predicted) == 25 and grid["predicted"] == [int(p) for p in predicted]
+    assert grid["labels"] == [int(y) for y in y_test[:25]]
+    first_images = load_fashion_mnist("files")[1][0][:25]  # (25, 28, 28) uint8, as the picture shows them
+    assert grid["images_sha256"] == hashlib.sha256(first_images.tobytes()).hexdigest()
 
 
 def check_test_metrics(out, evaluated):

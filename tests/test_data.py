@@ -121,11 +121,34 @@ def test_batches_cover_every_example_once_per_epoch_and_reshuffle():
         assert np.array_equal(xb[:, 0, 0], yb.astype(np.float32))  # images travel with their labels
 
 
+def test_shuffle_follows_the_seed():
+    """Seed 0 and seed 1 give different epoch orders; the same seed, the same order, in every epoch."""
+    x = np.arange(1000, dtype=np.float32)[:, None, None] * np.ones((1, 28, 28), np.float32)
+
+    def labels(seed, epoch):
+        return np.concatenate([y for _, y in Batches(x, np.arange(1000), 128, seed).epoch(epoch)])
+
+    for epoch in (0, 1):
+        assert np.array_equal(labels(0, epoch), labels(0, epoch))
+        assert sorted(labels(1, epoch)) == list(range(1000))
+        assert np.mean(labels(0, epoch) == labels(1, epoch)) < 0.05  # two shuffles agree by chance on ~1 in 1000
+
+
 def test_prepare_data_with_subset(fashion):
     data = prepare_data(RunConfig(subset=3000, batch_size=1000, seed=0), arrays=fashion)
     assert data.train.num_examples == 2700 and len(data.x_val) == 300
     assert data.x_test.shape == (10000, 28, 28) and data.x_test.dtype == np.float32
     xb, yb = next(data.train.epoch(0))
     assert xb.shape == (1000, 28, 28) and yb.dtype == np.int64
+    # The subset is the first 3000 training examples, split by the seed: these exact examples, in file order.
+    (x_train, y_train), _ = fashion
+    train_idx, val_idx = [0, 2, 3, 4, 6, 7, 8, 9], [1, 5, 14, 24, 36, 38, 82, 87]  # the first of each side
+    assert data.train.y[:10].tolist() == [9, 0, 3, 0, 7, 2, 5, 5, 0, 9]
+    assert data.y_val[:10].tolist() == [0, 2, 7, 4, 5, 1, 5, 7, 9, 3]
+    np.testing.assert_array_equal(data.train.x[:8], preprocess(x_train[train_idx]))
+    np.testing.assert_array_equal(data.x_val[:8], preprocess(x_train[val_idx]))
+    assert np.bincount(data.y_val, minlength=10).tolist() == [34, 35, 29, 33, 25, 28, 38, 26, 23, 29]
+    assert (np.bincount(data.train.y, minlength=10) + np.bincount(data.y_val, minlength=10)).tolist() == \
+        np.bincount(y_train[:3000], minlength=10).tolist()  # every one of the first 3000, nothing beyond
     with pytest.raises(ConfigError, match="--subset 70000 is larger than the 60000 training examples"):
         prepare_data(RunConfig(subset=70000), arrays=fashion)

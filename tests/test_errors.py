@@ -24,7 +24,7 @@ import pytest
 
 from common.checkpoint import CheckpointDir, atomic_write_json
 from common.cli import one_line
-from common.config import FRAMEWORKS, MAX_SEED, RunConfig, check_choice
+from common.config import FRAMEWORKS, MAX_SEED, RunConfig, check_choice, check_floatx
 from common.data import DEBIAN_DIR, FILES, load_fashion_mnist, prepare_data, read_idx
 from common.errors import (CheckpointError, ConfigError, ConversionError, DataError, NonFiniteLossError, OutputError,
                            ShapeError, UserError)
@@ -93,6 +93,9 @@ def bad(tmp_path_factory):
     (t / "idx-bomb" / LABELS).unlink()
     cli.gzip_bomb(t / "idx-bomb" / LABELS, idx_header(1, (60000,)), gigabytes=2.5)
     (t / "new\nline").write_text("a file whose name holds a line break\n")
+    for floatx in ("float16", "float64"):  # a KERAS_HOME whose keras.json makes Keras compute in another precision
+        (t / f"keras-home-{floatx}").mkdir()
+        (t / f"keras-home-{floatx}" / "keras.json").write_text(json.dumps({"floatx": floatx, "backend": "jax"}))
 
     config = RunConfig(subset=2048, batch_size=256, epochs=3)
     torch.manual_seed(0)
@@ -401,6 +404,21 @@ TABLE = [
      r"--seed 4294967295 with --seeds 2 would use seeds up to 4294967296, beyond the largest, 4294967295; lower "
      r"--seed or --seeds$",
      lambda t, fashion: compare_seeds(t), ConfigError),
+    ("floatx-float16-train", "keras.json sets floatx float16 (train)", "keras_version",
+     [*SMALL, "--out", "{t}/out/{id}"], {"KERAS_HOME": "{t}/keras-home-float16"},
+     r"^python -m keras_version: error: \S+/keras-home-float16/keras\.json sets floatx=float16; this project trains in "
+     r"float32: set it back to float32, or point KERAS_HOME to another folder$",
+     lambda t, fashion: check_floatx(), ConfigError),
+    ("floatx-float64-convert", "keras.json sets floatx float64 (convert)", "parity",
+     ["convert", "{t}/run-torch/checkpoints/epoch-0001.pt", "{t}/out/{id}.keras"],
+     {"KERAS_HOME": "{t}/keras-home-float64"},
+     r"^python -m parity: error: \S+/keras-home-float64/keras\.json sets floatx=float64; this project trains in "
+     r"float32: set it back to float32, or point KERAS_HOME to another folder$",
+     lambda t, fashion: check_floatx(), ConfigError),
+    ("parity-backend-twice", "python -m parity compare --backends JAX,jax", "parity",
+     ["compare", "--backends", "JAX,jax", "--out", "{t}/out/{id}"], None,
+     r"^python -m parity: error: --backends names jax twice \('JAX' and 'jax'\); give each backend once, and "
+     r"--seeds K for more runs of one$", lambda t, fashion: parse_backends("JAX,jax"), UserError),
     ("loss-not-finite", "--learning-rate 1e37: the loss overflows in epoch 2", "torch_version",
      ["--subset", "2048", "--batch-size", "2048", "--epochs", "3", "--learning-rate", "1e37",
       "--out", "{t}/nan-torch"], None,
@@ -441,6 +459,11 @@ TABLE += [
      lib_convert("stride-bomb.pt", "out.keras"), ConversionError),
 ]
 ROWS = {row[0]: row for row in TABLE}
+
+
+def parse_backends(text):
+    from parity.compare import parse_backends
+    return parse_backends(text)
 
 
 def compare_seeds(t):
@@ -517,6 +540,25 @@ def test_unknown_framework_and_backend():
     from parity.compare import parse_backends
     with pytest.raises(UserError, match=r"unknown backend 'mxnet' in --backends"):
         parse_backends("jax,mxnet")
+
+
+def test_memory_estimate_uses_the_batch_a_run_can_have():
+    """--batch-size beyond the training examples makes one batch of all of them (2048 - 205 = 1843 here):
+    the estimate is that batch's, so `--batch-size 20000000 --subset 2048` is not refused as needing 50 GiB."""
+    from common.runs import real_batch, training_bytes
+    huge = RunConfig(batch_size=20_000_000, subset=2048)
+    assert real_batch(huge) == 1843 and real_batch(RunConfig(batch_size=20_000_000)) == 54_000
+    assert training_bytes(huge) == training_bytes(RunConfig(batch_size=1843, subset=2048))
+    assert training_bytes(huge)[1] < 2**30
+    check_fits_in_memory(huge)  # no error
+
+
+def test_floatx_set_by_a_program_is_refused():
+    """keras.config.set_floatx('float64') in the caller's program: run.main refuses it, as keras.json's."""
+    check_floatx("float32")
+    with pytest.raises(ConfigError, match=r"^Keras's floatx is float64 \(keras\.config\.set_floatx\); this project "
+                                          r"trains in float32: call keras\.config\.set_floatx\('float32'\) first$"):
+        check_floatx("float64")
 
 
 CTRL_C = ["--subset", "4096", "--batch-size", "2048", "--epochs", "50"]  # 2 steps per epoch

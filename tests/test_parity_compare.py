@@ -74,10 +74,43 @@ def test_a_stopped_compare_leaves_no_worker_behind(sig, tmp_path):
             proc.wait()
     if sig == signal.SIGINT:
         cli.one_error_line(subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr), "parity",
-                           rf"^python -m parity: interrupted; the runs that had finished are in "
-                           rf"{re.escape(str(out / 'runs'))}, each with its metrics\.json, and the report is written "
-                           r"once every run has finished$", code=130)
+                           r"^python -m parity: interrupted; no run had finished, so no report was written$", code=130)
     else:
         assert proc.returncode == -sig
     time.sleep(1)
     assert not (out / "runs" / "torch-seed0" / "metrics.json").exists()
+
+
+def test_the_ctrl_c_line_names_the_runs_that_finished(tmp_path):
+    from parity.compare import interrupted
+    runs = tmp_path / "runs"
+    assert interrupted(runs, []) == "interrupted; no run had finished, so no report was written"
+    assert interrupted(runs, ["torch-seed0", "keras-jax-seed0"]) == (
+        f"interrupted; 2 runs had finished, each with its metrics.json in {runs}: torch-seed0, keras-jax-seed0; "
+        "the report is written once every run has finished")
+    assert interrupted(runs, ["torch-seed0"]).startswith("interrupted; 1 run had finished, ")
+
+
+def test_a_verdict_without_a_spread_says_it_cannot_be_told():
+    """One seed (either side), or a spread that is not a number, never gives 'beyond the noise'."""
+    from parity.compare import verdict
+
+    def row(accuracies, std):
+        return {"test_accuracy": accuracies, "mean": sum(accuracies) / len(accuracies), "std": std}
+
+    ref = row([0.80, 0.82], 0.0141)
+    one_seed = "one seed: noise cannot be told apart (use --seeds 3 or more)"
+    assert verdict(row([0.70], float("nan")), ref) == one_seed
+    assert verdict(row([0.70, 0.70], 0.0), row([0.81], float("nan"))) == one_seed  # --backends jax,jax did this
+    assert verdict(row([0.70, 0.72], float("nan")), ref).startswith("cannot be told: the spread")
+    assert verdict(row([0.70, 0.72], 0.0141), ref) == "-10.00 pp, beyond the noise (2 SE = 2.82 pp)"
+    assert verdict(row([0.80, 0.82], 0.0141), ref) == "+0.00 pp, within the noise (2 SE = 2.82 pp)"
+
+
+def test_duplicate_backends_are_refused_after_normalising():
+    from common.errors import UserError
+    from parity.compare import parse_backends
+    assert parse_backends(" JAX , torch") == ["jax", "torch"]
+    for text in ("jax,jax", "JAX,jax", "torch, Torch ,jax"):
+        with pytest.raises(UserError, match=r"^--backends names (jax|torch) twice "):
+            parse_backends(text)
