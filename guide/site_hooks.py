@@ -1,0 +1,108 @@
+"""MkDocs hooks for the guide's website (mkdocs.yml names this file under ``hooks:``).
+
+* the Topics section of the navigation: every page in ``topics/``, in the order the reference
+  table (``reference.md``) links them, then any page it does not link, by name;
+* fences such as ```` ```python not-executed ```` (the guide runner's marks) highlighted as python;
+* the head's ``<link rel="alternate">`` pointed at each language's root: Material fetches
+  ``sitemap.xml`` beside each of them, and only the roots have one.  The language menu still
+  leads to the page's counterpart (mkdocs-static-i18n sets its links);
+* each notebook page's ``.ipynb`` beside its folder (``notebooks/keras.ipynb`` beside
+  ``notebooks/keras/``), for the page's download link (mkdocs-jupyter's own ``include_source`` does
+  not copy it under mkdocs-static-i18n);
+* a ``sitemap.xml`` in each language's root.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.utils import get_relative_url
+
+DEFAULT_LANGUAGE = "en"  # built at the site's root; the others in a folder named after them
+TOPICS_SECTION = "Topics"
+TOPIC_LINK = re.compile(r"\]\((?:\./)?topics/([\w-]+\.md)(?:#[\w-]*)?\)")
+FENCE_MARKS = re.compile(r"^(\s*```+\s*python)[ \t]+(?:not-executed|notebook)[ \t]*$", re.M)
+MENU_LINK = re.compile(r'<a href="[^"]*" hreflang="([\w-]+)" class="md-select__link">')
+ALTERNATE = re.compile(r'<link rel="alternate" href="[^"]*" hreflang="([\w-]+)">')
+
+
+def topic_pages(docs_dir: Path, language: str = "en") -> list[str]:
+    """``topics/NAME.md`` for every topic page, in the reference table's order."""
+    folder = docs_dir / language / "topics"
+    present = sorted(p.name for p in folder.glob("*.md")) if folder.is_dir() else []
+    reference = docs_dir / language / "reference.md"
+    linked = TOPIC_LINK.findall(reference.read_text(encoding="utf-8")) if reference.is_file() else []
+    ordered = [name for name in dict.fromkeys(linked) if name in present]
+    return [f"topics/{name}" for name in ordered + [n for n in present if n not in ordered]]
+
+
+@event_priority(100)  # before mkdocs-static-i18n (-100) builds each language's navigation
+def on_config(config):
+    for entry in config.nav or []:
+        if isinstance(entry, dict) and TOPICS_SECTION in entry and not entry[TOPICS_SECTION]:
+            entry[TOPICS_SECTION] = topic_pages(Path(config.docs_dir))
+    return config
+
+
+@event_priority(-200)  # after mkdocs-static-i18n (-100), which rebuilds every File as a plain one
+def on_files(files, config):
+    """Notebooks back to mkdocs-jupyter's NotebookFile, so that they are pages, not static files."""
+    from mkdocs_jupyter.plugin import NotebookFile
+    for plain in [f for f in files if f.src_uri.endswith(".ipynb") and not isinstance(f, NotebookFile)]:
+        notebook = NotebookFile(plain, **config)
+        # where mkdocs-static-i18n put it (the default language at the root)
+        notebook.dest_path, notebook.abs_dest_path, notebook.url = plain.dest_uri, plain.abs_dest_path, plain.url
+        files.remove(plain)
+        files.append(notebook)
+    return files
+
+
+def _language_url(language: str, path: str) -> str:
+    """The site-relative URL of a page at ``path`` (its URL inside its language) in ``language``."""
+    return path if language == DEFAULT_LANGUAGE else f"{language}/{path}"
+
+
+def on_page_markdown(markdown, page, config, files):
+    return FENCE_MARKS.sub(r"\1", markdown)
+
+
+def _language_url(language: str, path: str) -> str:
+    """The site-relative URL of the page whose URL inside its language is ``path``."""
+    return path if language == DEFAULT_LANGUAGE else f"{language}/{path}"
+
+
+def on_post_page(output, page, config):
+    def to_root(match):
+        root = _language_url(match.group(1), "./" )
+        return f'<link rel="alternate" href="{get_relative_url(root, page.url)}" hreflang="{match.group(1)}">'
+
+    # The menu: mkdocs-static-i18n finds no counterpart for the notebook pages (files it does not
+    # take for pages), links the home page with an absolute "/", which breaks in a subfolder.
+    language, _, inner = page.file.src_uri.partition("/")
+    path = page.url if language == DEFAULT_LANGUAGE else page.url.removeprefix(f"{language}/")
+
+    def to_counterpart(match):
+        other = match.group(1)
+        target = _language_url(other, path if (Path(config.docs_dir) / other / inner).is_file() else "./")
+        # target="_self": Material's click handler then leaves the link alone (it would map the
+        # page through the other language's sitemap.xml, whose URLs carry make docs-serve's port)
+        return (f'<a href="{get_relative_url(target, page.url)}" hreflang="{other}" target="_self" '
+                f'class="md-select__link">')
+
+    output = ALTERNATE.sub(to_root, output)
+    output = MENU_LINK.sub(to_counterpart, output)
+    if page.file.src_uri.endswith(".ipynb"):
+        dest = Path(page.file.abs_dest_path)  # .../notebooks/keras/index.html
+        shutil.copyfile(page.file.abs_src_path, dest.parent.parent / Path(page.file.src_uri).name)
+    return output
+
+
+def on_post_build(config):
+    """Each language's root gets the sitemap (both languages' pages), which Material fetches."""
+    site = Path(config.site_dir)
+    for alternate in config.extra.get("alternate", []):
+        root = site / _language_url(alternate["lang"], "")
+        if (site / "sitemap.xml").is_file() and root.is_dir() and root != site:
+            shutil.copyfile(site / "sitemap.xml", root / "sitemap.xml")
