@@ -1,6 +1,9 @@
 """The notebooks (guide/notebooks) and section 2 of the guides, which is made of their cells.
 
 * The .ipynb files are what ``python -m guide.notebooks.build`` writes from ``src/``.
+  One source gives each language's cells: the same code, in the same cells, with that
+  language's comments and string text; at most 1 in 10 prose comments of a Spanish
+  notebook is left as in English (``guide.i18n``).
 * They are self-contained: only pip packages, no search for the repository.  Each runs
   in quick mode with nbclient, alone in a temporary folder outside the repository,
   with PYTHONPATH unset and a KERAS_HOME that holds only the four data files; the
@@ -36,7 +39,28 @@ KERAS_NOTEBOOKS = {"en": "keras_stacked_rnn_en.ipynb", "es": "keras_rnn_apiladas
 TORCH_NOTEBOOK = "torch_rnn_apiladas_es.ipynb"
 PIP_MODULES = {"os", "gzip", "urllib", "matplotlib", "numpy", "torch", "torchinfo", "keras"}
 PROJECT_MODULES = {"common", "torch_version", "keras_version", "parity", "guide", "benchmarks", "tests"}
-QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}
+QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}  # the guide's one quick recipe
+# What the notebooks print, in each language: the labels the runs below look for.
+SAYS = {
+    "en": {"recipe": "batch size 64, 2 epochs, 2560 training images",
+           "keras": r"^Keras 3\.\S+ on the {backend} backend$",
+           "keras data": "train: (2560, 28, 28) float32 (2560,)   test: (10000, 28, 28) (10000,)\n"
+                         "pixel values from -1.0 to 1.0",
+           "per class": r"images per class in the last 10 %: \[([\d\s]+)\]",
+           "test": r"^test loss ([\d.]+), test accuracy ([\d.]+)$",
+           "torch data": "train: 2304  validation: 256  test: 10000\n"
+                         "one image: (1, 28, 28) torch.float32  values from -1.0 to 1.0\nbatches per epoch: 36",
+           "epoch": r"^epoch (\d)/2 - loss: ([\d.]+) - accuracy: ([\d.]+) - val_loss: ([\d.]+)"},
+    "es": {"recipe": "lotes de 64, 2 épocas, 2560 imágenes de entrenamiento",
+           "keras": r"^Keras 3\.\S+ con el backend {backend}$",
+           "keras data": "entrenamiento: (2560, 28, 28) float32 (2560,)   prueba: (10000, 28, 28) (10000,)\n"
+                         "valores de los píxeles de -1.0 a 1.0",
+           "per class": r"imágenes por clase en el último 10 %: \[([\d\s]+)\]",
+           "test": r"^pérdida en prueba ([\d.]+), exactitud en prueba ([\d.]+)$", "right": r"^aciertos: (\d+) de 25$",
+           "torch data": "entrenamiento: 2304  validación: 256  prueba: 10000\n"
+                         "una imagen: (1, 28, 28) torch.float32  valores de -1.0 a 1.0\nlotes por época: 36",
+           "epoch": r"^época (\d)/2 - loss: ([\d.]+) - accuracy: ([\d.]+) - val_loss: ([\d.]+)"},
+}
 CHECK_MARKER = "# --- the guide's check, not in the notebook ---"
 
 
@@ -114,8 +138,34 @@ def test_source_format(tmp_path):
         build.parse(source, "en")
 
 
-def test_notebooks_store_no_outputs_and_both_keras_notebooks_share_their_code():
+def test_source_gives_each_language_its_comments_and_string_text(tmp_path):
+    source = tmp_path / "demo.py"
+    source.write_text('"""\nProse.\n"""\n'
+                      'def f(x):\n'
+                      '    # en: why, in English\n'
+                      '    # en: on two lines\n'
+                      '    # es: por qué, en español\n'
+                      '    return x  # (batch, 8)\n'
+                      'y = f(2)  # en: the answer  # es: la respuesta\n'
+                      'print(f"«value|valor» {y}", "«done|hecho»")\n', encoding="utf-8")
+    assert build.parse(source, "en")[1] == ("code", 'def f(x):\n    # why, in English\n    # on two lines\n'
+                                                    '    return x  # (batch, 8)\ny = f(2)  # the answer\n'
+                                                    'print(f"value {y}", "done")')
+    assert build.parse(source, "es")[1] == ("code", 'def f(x):\n    # por qué, en español\n'
+                                                    '    return x  # (batch, 8)\ny = f(2)  # la respuesta\n'
+                                                    'print(f"valor {y}", "hecho")')
+    source.write_text('"""\nProse.\n"""\nx = 1\n# en: English only\ny = 2\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"demo.py:5: this comment is in en only"):
+        build.parse(source, "es")
+    source.write_text('"""\nProse.\n"""\nx = 1\ny = "«half"  # en: no Spanish\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"demo.py:5: a language marker the build cannot read"):
+        build.parse(source, "en")
+
+
+def test_notebooks_store_no_outputs_and_both_keras_notebooks_run_the_same_code():
     import nbformat
+
+    from guide.runner import code_signature
     cells = {}
     for name in build.NOTEBOOKS:
         nb = nbformat.read(GUIDE / "notebooks" / name, as_version=4)
@@ -124,9 +174,28 @@ def test_notebooks_store_no_outputs_and_both_keras_notebooks_share_their_code():
         assert len(code) >= 14 and len(nb.cells) - len(code) >= 14, name
         cells[name] = nb.cells
     en, es = (cells[KERAS_NOTEBOOKS[lang]] for lang in ("en", "es"))
-    assert [c.source for c in en if c.cell_type == "code"] == [c.source for c in es if c.cell_type == "code"]
     assert [c.cell_type for c in en] == [c.cell_type for c in es]
     assert en[0].source.startswith("# Stacking recurrent networks") and es[0].source.startswith("# Apilando redes")
+    pairs = [(a.source, b.source) for a, b in zip(en, es) if a.cell_type == "code"]
+    assert [code_signature(a) for a, b in pairs] == [code_signature(b) for a, b in pairs]
+    assert sum(a != b for a, b in pairs) >= 10, "the Spanish cells have their own comments and labels"
+    # The PyTorch notebook is Spanish only; its English cells are the English guide's.
+    torch_en, torch_es = build.code_cells(TORCH_NOTEBOOK, "en"), build.code_cells(TORCH_NOTEBOOK)
+    assert len(torch_en) == len(torch_es) >= 14
+    assert [code_signature(c) for c in torch_en] == [code_signature(c) for c in torch_es]
+    assert sum(a != b for a, b in zip(torch_en, torch_es)) >= 9
+
+
+@pytest.mark.parametrize("name", [KERAS_NOTEBOOKS["es"], TORCH_NOTEBOOK])
+def test_spanish_notebooks_comment_and_label_in_spanish(name):
+    from guide.i18n import identical_share, prose_comment_lines
+    english, spanish = ("\n\n".join(build.code_cells(name, lang)) for lang in ("en", "es"))
+    assert len(prose_comment_lines(spanish)) >= 8
+    assert identical_share(english, spanish) <= 0.1
+    for label in ("Real: {CLASS_NAMES[true_label]}\\nPredicha: {CLASS_NAMES[pred_label]}", 'plt.xlabel("Época")',
+                  '"val_loss": "pérdida de validación"', '"Botín"'):
+        assert label in spanish, label
+    assert "Expected" not in spanish and "Predicted" not in spanish and "Ankle boot" not in spanish
 
 
 @pytest.mark.parametrize("name", list(build.NOTEBOOKS))
@@ -181,7 +250,8 @@ def execute_alone(name: str, folder: Path, keras_home: Path, monkeypatch, backen
     for key, value in {**QUICK, "KERAS_HOME": str(keras_home), "KERAS_BACKEND": backend}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # see tests/test_guide.py
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")
+    for key in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS"):  # the Keras notebooks set them, as a reader's run would
+        monkeypatch.delenv(key, raising=False)
     nb = nbformat.read(folder / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
@@ -199,17 +269,19 @@ def execute_alone(name: str, folder: Path, keras_home: Path, monkeypatch, backen
 
 
 def number(pattern: str, text: str) -> float:
-    found = re.findall(pattern, text)
+    found = re.findall(pattern, text, re.M)
     assert len(found) == 1, f"{pattern!r} found {len(found)} times in:\n{text}"
     return float(found[0])
 
 
-def check_test_results(text: str):
+def check_test_results(text: str, lang: str):
     """Two epochs of 64-image batches on 2560 images: better than chance, far from done."""
-    loss = number(r"test loss ([\d.]+), test accuracy", text)
-    accuracy = number(r"test accuracy ([\d.]+)", text)
+    (results,) = re.findall(SAYS[lang]["test"], text, re.M)
+    loss, accuracy = map(float, results)
     assert loss < np.log(10), "the test loss is worse than a uniform guess"
     assert 0.14 <= accuracy <= 0.6, accuracy
+    if lang == "es":  # the count of right answers under its English label, for the line below
+        text = re.sub(SAYS["es"]["right"], r"right: \1 of 25", text, flags=re.M)
     assert 0 <= number(r"right: (\d+) of 25", text) <= 25
 
 
@@ -220,33 +292,33 @@ def check_test_results(text: str):
 ])
 def test_keras_notebook_runs_alone_in_quick_mode(lang, keras_backend, keras_home, tmp_path, monkeypatch):
     text, pictures = execute_alone(KERAS_NOTEBOOKS[lang], tmp_path / "alone", keras_home, monkeypatch, keras_backend)
-    assert re.search(rf"^Keras 3\.\S+ on the {keras_backend} backend$", text, re.M)
-    assert "batch size 64, 2 epochs, 2560 training images" in text
-    assert "train: (2560, 28, 28) float32 (2560,)   test: (10000, 28, 28) (10000,)" in text
-    assert "pixel values from -1.0 to 1.0" in text
+    says = SAYS[lang]
+    assert re.search(says["keras"].format(backend=keras_backend), text, re.M)
+    assert "oneDNN" not in text and "absl" not in text, "TensorFlow's start-up lines reached the notebook"
+    assert says["recipe"] in text
+    assert says["keras data"] in text
     assert "Total params: 658" in text
-    (counts,) = re.findall(r"images per class in the last 10 %: \[([\d\s]+)\]", text)
+    (counts,) = re.findall(says["per class"], text)
     counts = [int(c) for c in counts.split()]
     assert len(counts) == 10 and sum(counts) == 2560 // 10 and min(counts) > 0
     epochs = re.findall(r"^(\d+)/(\d+) - .* val_accuracy: ([\d.]+) - val_loss: ([\d.]+)$", text, re.M)
     assert [(int(a), int(b)) for a, b, _, _ in epochs] == [(36, 36)] * 2  # 2304 / 64 steps, 2 epochs
     assert float(epochs[1][3]) < float(epochs[0][3]), "the validation loss went down"
-    check_test_results(text)
+    check_test_results(text, lang)
     assert pictures == 3  # training images, history, predictions
 
 
 @pytest.mark.slow
 def test_torch_notebook_runs_alone_in_quick_mode(keras_home, tmp_path, monkeypatch, keras_backend):
     text, pictures = execute_alone(TORCH_NOTEBOOK, tmp_path / "alone", keras_home, monkeypatch, keras_backend)
+    says = SAYS["es"]
     assert re.search(r"^PyTorch 2\.13\.0\S*$", text, re.M)
-    assert "batch size 64, 2 epochs, 2560 training images" in text
-    assert "train: 2304  validation: 256  test: 10000" in text
-    assert "one image: (1, 28, 28) torch.float32  values from -1.0 to 1.0" in text
-    assert "batches per epoch: 36" in text
+    assert says["recipe"] in text
+    assert says["torch data"] in text
     assert "Total params: 682" in text
-    epochs = re.findall(r"^epoch (\d)/2 - loss: ([\d.]+) - accuracy: ([\d.]+) - val_loss: ([\d.]+)", text, re.M)
+    epochs = re.findall(says["epoch"], text, re.M)
     assert [e[0] for e in epochs] == ["1", "2"] and float(epochs[1][3]) < float(epochs[0][3])
-    check_test_results(text)
+    check_test_results(text, "es")
     assert pictures == 3
 
 
@@ -383,7 +455,7 @@ def test_walkthrough_holds_every_cell_of_both_notebooks_in_order(lang):
     start = lines.index('<a id="walkthrough"></a>') + 1
     end = lines.index('<a id="differ"></a>') + 1
     blocks = [b for b in parse(path) if start < b.line < end]
-    cells = {"keras": build.code_cells(KERAS_NOTEBOOKS[lang]), "torch": build.code_cells(TORCH_NOTEBOOK)}
+    cells = {"keras": build.code_cells(KERAS_NOTEBOOKS[lang]), "torch": build.code_cells(TORCH_NOTEBOOK, lang)}
     seen = {kind: [] for kind in cells}
     for block in blocks:
         assert not imported_modules(block.code) & PROJECT_MODULES, f"{lang}:{block.line} imports the project"

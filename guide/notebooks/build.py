@@ -9,8 +9,12 @@ markdown cell and each stretch of code between two strings a code cell, so the
 source runs as a script and reads as the notebook.  Rules:
 
 * a string opened by ``\"\"\"en`` or ``\"\"\"es`` goes only into that language's notebook;
-  a bare ``\"\"\"`` goes into every one.  ``keras_stacked_rnn.py`` holds both
-  languages, so the English and Spanish Keras notebooks share every code cell;
+  a bare ``\"\"\"`` goes into every one;
+* the code is the same in every language; only its comments and the text of its strings
+  are chosen by language.  A comment line ``# en: ...`` or ``# es: ...`` goes only into
+  that language's cell, without its tag; a line of code may end in both,
+  ``x = f(x)  # en: why  # es: por qué``; and ``«English|Español»`` inside a string
+  keeps one side.  Untagged comments (shapes such as ``# (batch, 28, 8)``) go everywhere;
 * code before the first string is the file's header, not a cell;
 * the notebooks are stored without outputs, with fixed cell ids.
 
@@ -38,6 +42,36 @@ NOTEBOOKS = {
 LANGUAGES = ("en", "es")
 OPEN = re.compile(r'^"""(en|es)?\s*$')
 CLOSE = re.compile(r'^"""\s*$')
+TAGGED_LINE = re.compile(r"^(\s*)# (en|es): ?(.*)$")
+TAGGED_END = re.compile(r"^(.*?\S)(\s+)# en: (.*?)\s+# es: (.*)$")
+CHOICE = re.compile(r"«([^«»|]*)\|([^«»]*)»")
+
+
+def localise(code: list[str], language: str, where: str = "", first: int = 1) -> list[str]:
+    """One language's version of some source lines (the first is line ``first`` of ``where``):
+    its tagged comments and string text."""
+    out: list[str] = []
+    run: set[str] = set()  # the languages of the current run of tagged comment lines
+    for n, line in enumerate(code + [""]):
+        tagged = TAGGED_LINE.match(line)
+        if tagged is None and run:
+            if run != set(LANGUAGES):
+                raise ValueError(f"{where}:{first + n - 1}: this comment is in {''.join(run)} only")
+            run = set()
+        if tagged is not None:
+            indent, tag, text = tagged.groups()
+            run.add(tag)
+            if tag == language:
+                out.append(f"{indent}# {text}".rstrip())
+            continue
+        end = TAGGED_END.match(line)
+        if end is not None:
+            line = f"{end.group(1)}{end.group(2)}# {end.group(3 if language == 'en' else 4)}"
+        line = CHOICE.sub(lambda m: m.group(1 if language == "en" else 2), line)
+        if "«" in line or "»" in line or re.search(r"# (en|es):", line):
+            raise ValueError(f"{where}:{first + n}: a language marker the build cannot read: {line.strip()}")
+        out.append(line)
+    return out[:-1]
 
 
 def parse(path: Path, language: str) -> list[tuple[str, str]]:
@@ -48,8 +82,8 @@ def parse(path: Path, language: str) -> list[tuple[str, str]]:
     seen_prose = False
     i = 0
 
-    def flush_code():
-        text = "\n".join(code).strip("\n")
+    def flush_code(end: int):  # end: the index of the line after the code
+        text = "\n".join(localise(code, language, str(path), end - len(code) + 1)).strip("\n")
         if text and seen_prose:  # code before the first string is the file's header
             cells.append(("code", text))
         code.clear()
@@ -68,11 +102,11 @@ def parse(path: Path, language: str) -> list[tuple[str, str]]:
         if i == len(lines):
             raise ValueError(f"{path}:{start + 1}: the prose string opened here is never closed")
         i += 1
-        flush_code()
+        flush_code(start)
         seen_prose = True
         if tag in (None, language):
             cells.append(("markdown", "\n".join(body).strip("\n")))
-    flush_code()
+    flush_code(len(lines))
     return cells
 
 
@@ -99,9 +133,11 @@ def render(name: str) -> str:
     return nbformat.writes(notebook(name)) + "\n"
 
 
-def code_cells(name: str) -> list[str]:
-    """The code cells of one notebook, in order, as the notebook holds them."""
-    source, language = NOTEBOOKS[name]
+def code_cells(name: str, language: str | None = None) -> list[str]:
+    """The code cells of one notebook, in order, as the notebook holds them; with ``language``,
+    as its source gives them in that language (the PyTorch notebook's code in English, say)."""
+    source, own = NOTEBOOKS[name]
+    language = language or own
     return [text for kind, text in parse(SOURCES / source, language) if kind == "code"]
 
 

@@ -1,5 +1,6 @@
 # Source of keras_stacked_rnn_en.ipynb and keras_rnn_apiladas_es.ipynb (python -m guide.notebooks.build).
-# Prose strings tagged en / es go into one language's notebook; the code cells are shared.
+# Prose strings tagged en / es go into one language's notebook. The code is shared: only its
+# comments and the text of its strings are chosen by language (see build.py's docstring).
 """en
 # Stacking recurrent networks, in Keras 3
 
@@ -9,8 +10,9 @@ the training recipe are the same; only the library changes. The notebook needs n
 pip packages, so it runs on Colab, on a laptop or offline, and on any of Keras's three
 backends: JAX, TensorFlow or PyTorch.
 
-The translation guide (`guide/en/README.md` in the repository) puts every cell of this
-notebook next to its PyTorch original.
+The guide's pages: [start](../en/index.md) · [the notebook, step by step](../en/walkthrough/index.md) · [reference table](../en/reference.md) · [why the numbers differ](../en/differ.md).
+
+The guide's walkthrough puts every cell of this notebook next to its PyTorch original.
 
 ## Introduction
 
@@ -39,15 +41,17 @@ datos, la red y la receta de entrenamiento son los mismos; solo cambia la biblio
 necesita más que paquetes de pip, así que funciona en Colab, en un portátil o sin conexión,
 y con cualquiera de los tres *backends* de Keras: JAX, TensorFlow o PyTorch.
 
-La guía de traducción (`guide/es/README.md` en el repositorio) pone cada celda de este
-cuaderno junto a su original de PyTorch.
+Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/reference.md) · [por qué difieren los números](../es/differ.md).
+
+El recorrido paso a paso de la guía pone cada celda de este cuaderno junto a su original de
+PyTorch.
 
 ## Introducción
 
-Una red recurrente apilada son varias capas recurrentes colocadas unas sobre otras: la
+Una red recurrente apilada consiste en varias capas recurrentes colocadas unas sobre otras: la
 secuencia que produce una capa es la secuencia que lee la siguiente. La capa de abajo
 trabaja sobre la entrada original y cada una de las de arriba sobre lo que han encontrado
-las de debajo, un grado de abstracción más cada vez.
+las de debajo, con un nivel de abstracción más alto cada vez.
 
 Aquí las secuencias son imágenes: cada imagen de 28 × 28 de Fashion-MNIST se lee fila a
 fila, como 28 pasos de tiempo de 28 características.
@@ -59,7 +63,8 @@ fila, como 28 pasos de tiempo de 28 características.
 - Ver lo único que cambia al apilar capas recurrentes en Keras: `return_sequences`.
 - Entrenarla con la receta del cuaderno y revisar sus predicciones.
 """
-# On Colab or on a fresh machine, uncomment the next line and run it once:
+# en: On Colab or on a fresh machine, uncomment the next line and run it once:
+# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
 # %pip install keras jax matplotlib
 """en
 ## Libraries and setup
@@ -68,24 +73,48 @@ Keras 3 runs on top of JAX, TensorFlow or PyTorch, and reads the environment var
 `KERAS_BACKEND` once, when it is first imported: it must be set **before** `import keras`.
 `setdefault` keeps a choice made outside the notebook (for example
 `KERAS_BACKEND=torch jupyter lab`); otherwise we use JAX.
+
+Where TensorFlow is installed (Colab has it), Keras imports it even on JAX or PyTorch:
+`keras.utils.set_random_seed`, which we call before building the model, seeds TensorFlow's
+generator too. TensorFlow then prints a few start-up lines (`oneDNN custom operations are
+on…`, `This TensorFlow binary is optimized…`). They are harmless, and the next two
+`setdefault` lines keep them out: `TF_CPP_MIN_LOG_LEVEL="1"` hides TensorFlow's information
+lines, and `TF_ENABLE_ONEDNN_OPTS="0"` the oneDNN notice, which ignores the log level. Both
+act only if they are set before TensorFlow is imported. On JAX or PyTorch, TensorFlow
+computes nothing here; on the TensorFlow backend, the second line also switches off oneDNN's
+CPU kernels, so the last digits of the results may change, as that notice says.
 """
 """es
 ## Bibliotecas y configuración
 
 Keras 3 funciona sobre JAX, TensorFlow o PyTorch, y lee la variable de entorno
-`KERAS_BACKEND` una sola vez, la primera vez que se importa: hay que fijarla **antes** de
+`KERAS_BACKEND` solo al importarse por primera vez: hay que fijarla **antes** de
 `import keras`. `setdefault` respeta una elección hecha fuera del cuaderno (por ejemplo,
 `KERAS_BACKEND=torch jupyter lab`); si no la hay, usamos JAX.
+
+Si TensorFlow está instalado (en Colab lo está), Keras lo importa aunque trabaje con JAX o
+con PyTorch: `keras.utils.set_random_seed`, que llamamos antes de construir el modelo, fija
+también la semilla de TensorFlow. Al cargarse, TensorFlow escribe unas líneas de registro
+(`oneDNN custom operations are on…`, `This TensorFlow binary is optimized…`). No indican
+ningún problema, y las dos líneas `setdefault` siguientes las silencian:
+`TF_CPP_MIN_LOG_LEVEL="1"` oculta los mensajes informativos de TensorFlow y
+`TF_ENABLE_ONEDNN_OPTS="0"`, el aviso de oneDNN, que no respeta ese nivel.
+Las dos solo surten efecto si se fijan antes de que se importe TensorFlow. Con JAX o con
+PyTorch, TensorFlow no calcula nada en este cuaderno; con el *backend* de TensorFlow, la
+segunda desactiva además los núcleos de oneDNN para CPU, así que las últimas cifras de los
+resultados pueden variar, como advierte el propio aviso.
 """
 import os
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # "jax", "tensorflow" or "torch"
+os.environ.setdefault("KERAS_BACKEND", "jax")  # en: "jax", "tensorflow" or "torch"  # es: "jax", "tensorflow" o "torch"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")   # en: no INFO lines from TensorFlow  # es: sin los mensajes INFO de TensorFlow
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # en: nor its oneDNN notice  # es: ni su aviso sobre oneDNN
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-print("Keras", keras.__version__, "on the", keras.config.backend(), "backend")
+print(f"Keras {keras.__version__} «on the {keras.config.backend()} backend|con el backend {keras.config.backend()}»")
 """en
 The plots' look:
 """
@@ -98,21 +127,26 @@ plt.rcParams.update({"figure.figsize": (20, 6), "figure.dpi": 64})
 And the constants. Their defaults are the notebook's recipe: batches of 8192 images,
 64 epochs, the whole training set. Three environment variables select a quick run without
 editing the notebook: `GUIDE_BATCH_SIZE`, `GUIDE_EPOCHS` and `GUIDE_SUBSET` (how many of the
-60 000 training images to use). The tests run it with `GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64
-GUIDE_SUBSET=2560`.
+60,000 training images to use). The guide's quick recipe, which its tests use too, is
+`GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64 GUIDE_SUBSET=2560`: 2 epochs of 64-image batches on the
+first 2,560 images. A quick run reaches about 20-25 % test accuracy (15-28 % over five seeds,
+on JAX and on PyTorch); the full recipe, about 52-58 %.
 """
 """es
 Y las constantes. Sus valores por defecto son la receta del cuaderno: lotes de 8192
 imágenes, 64 épocas y el conjunto de entrenamiento completo. Tres variables de entorno
 permiten una ejecución rápida sin tocar el cuaderno: `GUIDE_BATCH_SIZE`, `GUIDE_EPOCHS` y
-`GUIDE_SUBSET` (cuántas de las 60 000 imágenes de entrenamiento usar). Las pruebas lo
-ejecutan con `GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64 GUIDE_SUBSET=2560`.
+`GUIDE_SUBSET` (cuántas de las 60 000 imágenes de entrenamiento usar). La receta rápida de
+la guía, la misma que usan sus pruebas, es `GUIDE_EPOCHS=2 GUIDE_BATCH_SIZE=64
+GUIDE_SUBSET=2560`: 2 épocas con lotes de 64 imágenes sobre las 2560 primeras. Una
+ejecución rápida llega a una exactitud de prueba de alrededor de un 20-25 % (entre el 15 y
+el 28 % con cinco semillas, con JAX y con PyTorch); la receta completa, a un 52-58 %.
 """
 BATCH_SIZE = int(os.environ.get("GUIDE_BATCH_SIZE", 8192))
 TRAIN_EPOCHS = int(os.environ.get("GUIDE_EPOCHS", 64))
-SUBSET = int(os.environ.get("GUIDE_SUBSET", 60000))  # the first SUBSET training images
+SUBSET = int(os.environ.get("GUIDE_SUBSET", 60000))  # en: the first SUBSET training images  # es: las SUBSET primeras imágenes de entrenamiento
 SEED = 0
-print(f"batch size {BATCH_SIZE}, {TRAIN_EPOCHS} epochs, {SUBSET} training images")
+print(f"«batch size|lotes de» {BATCH_SIZE}, {TRAIN_EPOCHS} «epochs|épocas», {SUBSET} «training images|imágenes de entrenamiento»")
 """en
 ***
 
@@ -148,21 +182,21 @@ operaciones en `float32` al array entero, de modo que la red ve exactamente los 
 números. No hay eje de canal que quitar: cada imagen ya es una secuencia de 28 filas (pasos
 de tiempo) de 28 píxeles (características).
 """
-CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-               "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+CLASS_NAMES = ["«T-shirt/top|Camiseta/top»", "«Trouser|Pantalón»", "«Pullover|Jersey»", "«Dress|Vestido»", "«Coat|Abrigo»",
+               "«Sandal|Sandalia»", "«Shirt|Camisa»", "«Sneaker|Zapatilla»", "«Bag|Bolso»", "«Ankle boot|Botín»"]
 
 (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
 x_train, y_train = x_train[:SUBSET], y_train[:SUBSET]
 
 
 def preprocess(images):
-    """uint8 (N, 28, 28) -> float32 in [-1, 1]: what ToTensor() + Normalize((0.5,), (0.5,)) compute."""
+    """«uint8 (N, 28, 28) -> float32 in [-1, 1]: what ToTensor() + Normalize((0.5,), (0.5,)) compute.|uint8 (N, 28, 28) -> float32 en [-1, 1]: lo mismo que calculan ToTensor() + Normalize((0.5,), (0.5,)).»"""
     return (images.astype("float32") / 255 - 0.5) / 0.5
 
 
 x_train, x_test = preprocess(x_train), preprocess(x_test)
-print("train:", x_train.shape, x_train.dtype, y_train.shape, "  test:", x_test.shape, y_test.shape)
-print("pixel values from", x_train.min(), "to", x_train.max())
+print("«train:|entrenamiento:»", x_train.shape, x_train.dtype, y_train.shape, "  «test:|prueba:»", x_test.shape, y_test.shape)
+print("«pixel values from|valores de los píxeles de»", x_train.min(), "«to|a»", x_train.max())
 """en
 A few training images, with their class:
 """
@@ -209,13 +243,13 @@ es lo que selecciona `out[:, -1, :]`.
 término recurrente) y `Dense` es `Linear`. La red termina sin softmax en las dos bibliotecas:
 devuelve *logits*. Las capas se llaman como los atributos del modelo de PyTorch.
 """
-keras.utils.set_random_seed(SEED)  # the same initial weights on every run
+keras.utils.set_random_seed(SEED)  # en: the same initial weights on every run  # es: los mismos pesos iniciales en cada ejecución
 rnn_model = keras.Sequential(
     [
-        keras.Input(shape=(28, 28)),                                    # (batch, 28 time steps, 28 features)
+        keras.Input(shape=(28, 28)),                                    # en: (batch, 28 time steps, 28 features)  # es: (batch, 28 pasos de tiempo, 28 características)
         keras.layers.SimpleRNN(8, return_sequences=True, name="rnn1"),  # (batch, 28, 8)
         keras.layers.SimpleRNN(8, return_sequences=True, name="rnn2"),  # (batch, 28, 8)
-        keras.layers.SimpleRNN(8, name="rnn3"),                         # (batch, 8): the last step only
+        keras.layers.SimpleRNN(8, name="rnn3"),                         # en: (batch, 8): the last step only  # es: (batch, 8): solo el último paso
         keras.layers.Dense(10, name="fc"),                              # (batch, 10): logits
     ],
     name="rnn_model",
@@ -268,7 +302,7 @@ cada paso. En Keras los declaramos una sola vez, con `compile`:
 
 - `SparseCategoricalCrossentropy(from_logits=True)` es `CrossEntropyLoss`: etiquetas enteras
   frente a *logits*. Sin `from_logits=True`, Keras tomaría las salidas por probabilidades y
-  calcularía una pérdida errónea, sin ningún error.
+  calcularía una pérdida equivocada sin dar ningún aviso.
 - `Adam(learning_rate=1e-3)` es `torch.optim.Adam` con su tasa por defecto. El Adam de Keras
   suma un épsilon mayor (1e-7 frente a 1e-8), que solo se nota con gradientes diminutos.
 - `"accuracy"` es la exactitud (*accuracy*) *micro*: la proporción de aciertos. El original
@@ -299,8 +333,8 @@ como muestra el recuento siguiente. Con datos ordenados por clase apartaría sol
 clases: en ese caso conviene separar al azar y pasar `validation_data=(x_val, y_val)`. El
 cuaderno de PyTorch aparta un 10 % al azar: otras imágenes, de la misma distribución.
 """
-held_out = y_train[len(y_train) - len(y_train) // 10:]  # the part that validation_split=0.1 sets aside
-print("images per class in the last 10 %:", np.bincount(held_out, minlength=10))
+held_out = y_train[len(y_train) - len(y_train) // 10:]  # en: what validation_split=0.1 sets aside  # es: lo que aparta validation_split=0.1
+print("«images per class in the last 10 %:|imágenes por clase en el último 10 %:»", np.bincount(held_out, minlength=10))
 """en
 Let's train:
 """
@@ -312,8 +346,8 @@ training = rnn_model.fit(
     y_train,
     batch_size=BATCH_SIZE,
     epochs=TRAIN_EPOCHS,
-    validation_split=0.1,  # the last 10 % of x_train and y_train
-    verbose=2,             # one line per epoch
+    validation_split=0.1,  # en: the last 10 % of x_train and y_train  # es: el último 10 % de x_train e y_train
+    verbose=2,             # en: one line per epoch  # es: una línea por época
 )
 """en
 The history, epoch by epoch, on a log scale:
@@ -321,10 +355,12 @@ The history, epoch by epoch, on a log scale:
 """es
 Veamos la evolución del entrenamiento, en escala logarítmica:
 """
+LABELS = {"loss": "«training loss|pérdida de entrenamiento»", "accuracy": "«training accuracy|exactitud de entrenamiento»",
+          "val_loss": "«validation loss|pérdida de validación»", "val_accuracy": "«validation accuracy|exactitud de validación»"}
 for name, values in training.history.items():
-    plt.plot(range(1, len(values) + 1), values, label=name)
+    plt.plot(range(1, len(values) + 1), values, label=LABELS[name])
 plt.yscale("log")
-plt.xlabel("Epoch num.")
+plt.xlabel("«Epoch|Época»")
 plt.legend()
 plt.show()
 """en
@@ -333,14 +369,17 @@ And on the test set, which training never saw:
 """es
 Y sobre el conjunto de prueba, que el entrenamiento no ha visto:
 """
-test_loss, test_accuracy = rnn_model.evaluate(x_test, y_test, batch_size=len(x_test), verbose=0)  # one batch: no gradients to keep
-print(f"test loss {test_loss:.4f}, test accuracy {test_accuracy:.4f}")
+# en: all 10,000 images in one batch: it fits easily, as evaluate (like predict) never keeps gradients
+# es: las 10 000 imágenes en un solo lote: caben de sobra, porque evaluate (como predict) nunca guarda gradientes
+test_loss, test_accuracy = rnn_model.evaluate(x_test, y_test, batch_size=len(x_test), verbose=0)
+print(f"«test loss|pérdida en prueba» {test_loss:.4f}, «test accuracy|exactitud en prueba» {test_accuracy:.4f}")
 """en
-To classify images, though, a convolutional network remains a better choice than this one.
+A quick run ends at about 20-25 %, far from done; the full recipe reaches about 52-58 %. To
+classify images, though, a convolutional network remains a better choice than this one.
 
 Do not expect the PyTorch notebook's exact numbers: the two libraries start from different
 initial weights, and with one seed that alone moves the final accuracy by several points.
-The guide's section "Why the numbers differ" measures it.
+The guide's page ["Why the numbers differ"](../en/differ.md) measures it.
 
 ### Classifying new samples
 
@@ -350,12 +389,13 @@ batches, and returns a NumPy array: it needs nothing like `model.eval()` or
 `torch.no_grad()`.
 """
 """es
-Para clasificar imágenes, de todos modos, una red convolucional sigue siendo mejor elección
-que esta.
+Una ejecución rápida se queda en torno al 20-25 %, lejos del final; la receta completa llega a
+un 52-58 %. Para clasificar imágenes, de todos modos, una red convolucional sigue siendo
+mejor elección que esta.
 
-No esperemos los números exactos del cuaderno de PyTorch: las dos bibliotecas parten de pesos
+No cabe esperar los números exactos del cuaderno de PyTorch: las dos bibliotecas parten de pesos
 iniciales distintos y, con una sola semilla, eso basta para mover la exactitud final varios
-puntos. La sección «Por qué difieren los números» de la guía lo mide.
+puntos. La página [«Por qué difieren los números»](../es/differ.md) de la guía lo mide.
 
 ### Clasificación de nuevas muestras
 
@@ -374,11 +414,11 @@ fig = plt.figure(figsize=(15, 15))
 for i, (image, true_label, pred_label) in enumerate(zip(x_test, y_test, predicted), 1):
     ax = fig.add_subplot(ROWS, COLS, i)
     ax.imshow(image, cmap="Greens" if true_label == pred_label else "Reds")
-    ax.set_title(f"Expected: {CLASS_NAMES[true_label]}\nPredicted: {CLASS_NAMES[pred_label]}")
+    ax.set_title(f"«True|Real»: {CLASS_NAMES[true_label]}\n«Predicted|Predicha»: {CLASS_NAMES[pred_label]}")
     ax.axis("off")
 plt.tight_layout()
 plt.show()
-print("right:", int((predicted == y_test[:IMAGES]).sum()), "of", IMAGES)
+print("«right:|aciertos:»", int((predicted == y_test[:IMAGES]).sum()), "«of|de»", IMAGES)
 """en
 ## Conclusions
 
@@ -389,9 +429,9 @@ three.) Fashion-MNIST has better and much faster options. A stack of recurrent l
 its cost on truly sequential data (text, audio, time series), where each layer can learn
 patterns over a longer stretch of time than the one below it.
 
-The guide (`guide/en/README.md`) puts each cell next to the PyTorch original, explains why
-the two libraries' numbers differ, and lists every other difference with an example that
-runs.
+The guide puts each cell next to the PyTorch original, explains why the two libraries'
+numbers differ, and lists every other difference with an example that runs: start from its
+[reference table](../en/reference.md).
 """
 """es
 ## Conclusiones
@@ -400,11 +440,11 @@ Hemos construido en Keras 3 una red recurrente apilada: tres capas `SimpleRNN` d
 unidades, de las que las dos primeras devuelven su secuencia completa, y un clasificador
 `Dense`. (La conclusión del original habla de un modelo de dos capas, pero su código, como
 este, apila tres). Para Fashion-MNIST hay opciones mejores y mucho más rápidas de entrenar.
-Una pila de capas recurrentes compensa su coste con datos de verdad secuenciales (texto,
-audio, series temporales), en los que cada capa puede aprender patrones en un tramo de
-tiempo más largo que la de debajo.
+Una pila de capas recurrentes compensa su coste con datos que son secuencias por naturaleza
+(texto, audio, series temporales), en los que cada capa puede aprender patrones en un tramo
+de tiempo más largo que la de debajo.
 
-La guía (`guide/es/README.md`) pone cada celda junto al original de PyTorch, explica por qué
-difieren los números de las dos bibliotecas y recoge las demás diferencias, cada una con un
-ejemplo que se ejecuta.
+La guía pone cada celda junto al original de PyTorch, explica por qué difieren los números
+de las dos bibliotecas y recoge las demás diferencias, cada una con un ejemplo que se
+ejecuta: empieza por su [tabla de referencia](../es/reference.md).
 """
