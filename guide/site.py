@@ -40,6 +40,8 @@ CACHE = ROOT / ".cache" / "site"
 QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}
 GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 OWNER_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
+# a notebook's link to a guide page, written for the code host: ](../en/walkthrough/index.md#anchor)
+GUIDE_LINK = re.compile(r"\]\(\.\./(en|es)/([\w/-]+)\.md(#[\w-]*)?\)")
 
 # page in each language's notebooks/ -> the notebook in guide/notebooks/
 PAGES = {
@@ -53,8 +55,9 @@ LINKS = {
           "de abajo, de una ejecución rápida: 2 épocas, lotes de 64, 2560 imágenes de entrenamiento) · "
           "[Ábrelo en Colab]({colab})",
 }
-IN_SPANISH = ("*This notebook is in Spanish: its code is the same as the English Keras notebook's "
-              "translation pairs in [the walkthrough](../walkthrough/index.md).*")
+# Notebook cells are rendered by nbconvert, not MkDocs: links in them are URLs of the built site.
+IN_SPANISH = ("*This notebook is in Spanish. [The walkthrough](../../walkthrough/) sets each of its "
+              "cells, with English comments, beside its Keras translation.*")
 
 
 class UserError(Exception):
@@ -127,6 +130,18 @@ def execute(name: str) -> tuple[str, float]:
     return "executed", time.perf_counter() - start
 
 
+def site_links(markdown: str, language: str, page_name: str) -> str:
+    """Links to guide pages as the built site's URLs, relative to the notebook's page."""
+    from mkdocs.utils import get_relative_url
+
+    def in_site(lang: str, path: str) -> str:
+        path = path.removesuffix("index").strip("/")
+        return ("" if lang == "en" else f"{lang}/") + (f"{path}/" if path else "")
+
+    here = in_site(language, f"notebooks/{Path(page_name).stem}")
+    return GUIDE_LINK.sub(lambda m: f"]({get_relative_url(in_site(m[1], m[2]), here)}{m[3] or ''})", markdown)
+
+
 def page(language: str, page_name: str, notebook: str, repo: str):
     """The executed notebook with a line of links under its title, as a page of one language."""
     import nbformat
@@ -139,12 +154,15 @@ def page(language: str, page_name: str, notebook: str, repo: str):
     title = 1 if nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ") else 0
     if title:  # the title alone in its cell, the links right under it
         head, _, rest = nb.cells[0].source.partition("\n")
-        nb.cells[0].source = head
+        nb.cells[0].source = head + (" (in Spanish)" if len(lines) > 1 else "")
         if rest.strip():
             extra = nbformat.v4.new_markdown_cell(rest.strip("\n"))
             extra.id = "site-intro"
             nb.cells.insert(1, extra)
     nb.cells.insert(title, cell)
+    for other in nb.cells:
+        if other.cell_type == "markdown":
+            other.source = site_links(other.source, language, page_name)
     folder = GUIDE / language / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / page_name)

@@ -324,3 +324,31 @@ def test_screenshots_on_a_desktop_and_a_phone(browser, server, pages):
         assert width == (DESKTOP[0] if "desktop" in path.name else PHONE[0]), (path, width)
         assert colours > 50, f"{path.name} is nearly blank ({colours} grey levels)"
         assert path.stat().st_size < 400_000, path
+
+
+def test_notebook_pages_link_their_download_and_colab(browser, server, pages):
+    """Each notebook page: a download link to its .ipynb with outputs, an "Open in Colab" link to
+    the notebook's path in the repository, and no relative link that leads nowhere (nbconvert,
+    not MkDocs, renders a notebook's cells, so the strict build does not check them)."""
+    import urllib.request
+    from guide.site import PAGES, colab_url, repository
+    checked = 0
+    for language, notebooks in PAGES.items():
+        for page_name, notebook in notebooks.items():
+            url = url_of(server, language, f"notebooks/{page_name.removesuffix('.ipynb')}/")
+            open_page(browser, url)
+            download = browser.find_element("css selector", f"a[download='{notebook}']").get_attribute("href")
+            assert download == url_of(server, language, f"notebooks/{page_name}")
+            with urllib.request.urlopen(download, timeout=10) as response:
+                cells = json.load(response)["cells"]
+            assert sum(len(c.get("outputs", [])) for c in cells) >= 10, f"{download} has no outputs"
+            colab = [a.get_attribute("href") for a in browser.find_elements("css selector", "a[href*='colab.research.google.com']")]
+            assert colab == [colab_url(repository(), notebook)]
+            relative = browser.execute_script(
+                "return [...document.querySelectorAll('article a[href]')].map(a => a.href)"
+                ".filter(h => h.startsWith(location.origin))")
+            for link in {re.split(r"[?#]", link)[0] for link in relative}:
+                with urllib.request.urlopen(link, timeout=10) as response:
+                    assert response.status == 200, link
+            checked += 1
+    assert checked == 4
