@@ -6,7 +6,7 @@
 A source is a Python file in the keras-io "tutobook" style: prose sits in
 top-level triple-quoted strings between the code.  Each string becomes a
 markdown cell and each stretch of code between two strings a code cell, so the
-source runs as a script and reads as the notebook.  Rules:
+source runs as a script (its labels show both languages) and reads as the notebook.  Rules:
 
 * a string opened by ``\"\"\"en`` or ``\"\"\"es`` goes only into that language's notebook;
   a bare ``\"\"\"`` goes into every one;
@@ -14,7 +14,9 @@ source runs as a script and reads as the notebook.  Rules:
   are chosen by language.  A comment line ``# en: ...`` or ``# es: ...`` goes only into
   that language's cell, without its tag; a line of code may end in both,
   ``x = f(x)  # en: why  # es: por qué``; and ``«English|Español»`` inside a string
-  keeps one side.  Untagged comments (shapes such as ``# (batch, 28, 8)``) go everywhere;
+  keeps one side (the English side holds no ``|``; a choice stays on one line).  Untagged
+  comments (shapes such as ``# (batch, 28, 8)``) go everywhere.  ``tests/test_notebooks.py``
+  checks that both languages run the same code (``guide.runner.code_signature``);
 * code before the first string is the file's header, not a cell;
 * the notebooks are stored without outputs, with fixed cell ids.
 
