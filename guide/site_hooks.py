@@ -2,6 +2,9 @@
 
 * the Topics section of the navigation: every page in ``topics/``, in the order the reference
   table (``reference.md``) links them, then any page it does not link, by name;
+* links to the repository's files outside the site (``../../README.md``, ``../../common``)
+  pointed at the repository on GitHub, and links to the other language's pages
+  (``../es/index.md``) at that page of the site: the Markdown reads right on the code host too;
 * fences such as ```` ```python not-executed ```` (the guide runner's marks) highlighted as python;
 * the head's ``<link rel="alternate">`` pointed at each language's root: Material fetches
   ``sitemap.xml`` beside each of them, and only the roots have one.  The language menu still
@@ -13,14 +16,18 @@
 """
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
 from mkdocs.utils import get_relative_url
 
 DEFAULT_LANGUAGE = "en"  # built at the site's root; the others in a folder named after them
+LANGUAGE_FOLDERS = ("en", "es")
+OTHER_LANGUAGE = "other-language:"  # a scheme, so MkDocs leaves the link alone
 TOPICS_SECTION = "Topics"
 TOPIC_LINK = re.compile(r"\]\((?:\./)?topics/([\w-]+\.md)(?:#[\w-]*)?\)")
 FENCE_MARKS = re.compile(r"^(\s*```+\s*python)[ \t]+(?:not-executed|notebook)[ \t]*$", re.M)
@@ -64,8 +71,52 @@ def _language_url(language: str, path: str) -> str:
     return path if language == DEFAULT_LANGUAGE else f"{language}/{path}"
 
 
+ROOT = Path(__file__).resolve().parents[1]
+LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def _page_url(path: str) -> str:
+    """``walkthrough/index.md`` -> ``walkthrough/``, ``differ.md`` -> ``differ/``."""
+    path = path.removesuffix(".md").removesuffix(".ipynb")
+    path = "" if path == "index" else path.removesuffix("/index")
+    return f"{path}/" if path else ""
+
+
+def _relink(target: str, page, config, files) -> str:
+    if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+        return target
+    path, _, fragment = target.partition("#")
+    fragment = f"#{fragment}" if fragment else ""
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), path))
+    language = page.file.src_uri.split("/")[0]
+    head, _, rest = resolved.partition("/")
+    if (head != language and head in LANGUAGE_FOLDERS and rest.endswith(".md")
+            and (Path(config.docs_dir) / resolved).is_file()):
+        # MkDocs builds one language at a time and would call the other's page missing: the link
+        # is checked here and written as a placeholder that on_post_page turns into a URL
+        return f"{OTHER_LANGUAGE}{_language_url(head, _page_url(rest))}{fragment}"
+    on_disk = (Path(config.docs_dir) / resolved).resolve()
+    inside = on_disk.is_relative_to(Path(config.docs_dir).resolve())
+    is_page = inside and on_disk.suffix in (".md", ".ipynb") and on_disk.is_relative_to(Path(config.docs_dir, language).resolve())
+    if on_disk.exists() and not is_page and not (inside and on_disk.is_file() and on_disk.suffix in (".png", ".svg", ".jpg")):
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from guide.site import repository
+        kind = "tree" if on_disk.is_dir() else "blob"
+        return f"https://github.com/{repository()}/{kind}/main/{on_disk.relative_to(ROOT).as_posix()}{fragment}"
+    return target
+
+
 def on_page_markdown(markdown, page, config, files):
-    return FENCE_MARKS.sub(r"\1", markdown)
+    lines, fenced = [], False
+    for line in markdown.split("\n"):
+        if FENCE.match(line):
+            fenced = not fenced
+        elif not fenced:
+            line = LINK.sub(lambda m: m[1] + _relink(m[2], page, config, files) + m[3], line)
+        lines.append(line)
+    return FENCE_MARKS.sub(r"\1", "\n".join(lines))
 
 
 def _language_url(language: str, path: str) -> str:
@@ -92,6 +143,7 @@ def on_post_page(output, page, config):
                 f'class="md-select__link">')
 
     output = ALTERNATE.sub(to_root, output)
+    output = re.sub(rf'href="{OTHER_LANGUAGE}([^"#]*)', lambda m: f'href="{get_relative_url(m[1] or "./", page.url)}', output)
     output = MENU_LINK.sub(to_counterpart, output)
     if page.file.src_uri.endswith(".ipynb"):
         dest = Path(page.file.abs_dest_path)  # .../notebooks/keras/index.html
