@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 import shutil
@@ -45,8 +46,21 @@ def topic_pages(docs_dir: Path, language: str = "en") -> list[str]:
     return [f"topics/{name}" for name in ordered + [n for n in present if n not in ordered]]
 
 
+log = logging.getLogger("mkdocs.hooks.site")  # a warning here fails the strict build
+
+
+def pages_of(docs_dir: Path, language: str) -> set[str]:
+    folder = docs_dir / language
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.suffix in (".md", ".ipynb")}
+
+
 @event_priority(100)  # before mkdocs-static-i18n (-100) builds each language's navigation
 def on_config(config):
+    # mkdocs-static-i18n would quietly show the English page in the Spanish site
+    english, spanish = (pages_of(Path(config.docs_dir), language) for language in LANGUAGE_FOLDERS)
+    for missing, language in ((english - spanish, "es"), (spanish - english, "en")):
+        for page in sorted(missing):
+            log.warning(f"guide/{language}/{page} is missing: every page needs its counterpart")
     for entry in config.nav or []:
         if isinstance(entry, dict) and TOPICS_SECTION in entry and not entry[TOPICS_SECTION]:
             entry[TOPICS_SECTION] = topic_pages(Path(config.docs_dir))

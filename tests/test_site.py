@@ -264,7 +264,7 @@ def test_search_finds_the_return_sequences_page(browser, server, pages, language
         links = browser.execute_script(
             "return [...document.querySelectorAll('.md-search-result__link')].map(a => a.href)")
         return [link for link in links if re.split(r"[?#]", link)[0] == target]
-    assert len(wait(found, timeout=20, what=f"a search result linking {target}")) >= 1
+    assert len(wait(found, timeout=60, what=f"a search result linking {target}")) >= 1
 
 
 def test_at_390_px_the_body_never_scrolls_sideways(browser, server, pages):
