@@ -303,8 +303,10 @@ def test_screenshots_on_a_desktop_and_a_phone(browser, server, pages):
                 assert page in pages[language]
                 open_page(browser, url_of(server, language, page))
                 keras = browser.find_elements("xpath", "//div[contains(@class,'tabbed-set')]//label[normalize-space()='Keras']")
-                if keras:
-                    browser.execute_script("arguments[0].click(); window.scrollTo(0, 0)", keras[0])
+                if keras:  # the first tab group just under the header, Keras chosen
+                    browser.execute_script("arguments[0].click(); const set = arguments[0].closest('.tabbed-set');"
+                                           "window.scrollTo(0, set.getBoundingClientRect().top + window.scrollY - 120)",
+                                           keras[0])
                 pictures = browser.find_elements("css selector", ".jp-RenderedImage img")
                 if pictures:  # a notebook: show a plot it drew, and the cell that drew it
                     browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", pictures[0])
