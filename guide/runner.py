@@ -47,6 +47,7 @@ import types
 from pathlib import Path
 
 FENCE = re.compile(r"^```(\S*)(.*)$")
+TAB = re.compile(r"^/// tab \| (.+?)\s*$")
 
 
 @dataclasses.dataclass
@@ -55,6 +56,7 @@ class Block:
     info: str                 # the whole info string, e.g. "python" or "python not-executed"
     code: str
     expected: str | None = None  # the following ```text block, if any
+    tab: str | None = None       # the label of the ``/// tab | ...`` container it stands in, if any
 
     @property
     def executed(self) -> bool:
@@ -86,12 +88,21 @@ def parse(path: Path) -> list[Block]:
     text = Path(path).read_text(encoding="utf-8")
     lines = text.splitlines()
     found = fenced_blocks(text)
+    tabs, label = {}, None  # line -> the tab container open at that line (containers hold no fences' text)
+    inside = {line for start, _, _, end in found for line in range(start, end + 1)}
+    for number, content in enumerate(lines, 1):
+        if number in inside:
+            tabs[number] = label
+        elif TAB.match(content):
+            label = TAB.match(content).group(1)
+        elif content.startswith("///"):
+            label = None  # the end of a container, or the start of another kind
     out: list[Block] = []
     previous = None  # (info's first word, end line) of the previous fenced block
     for line, info, body, end in found:
         lang = (info.split() or [""])[0]
         if lang == "python":
-            out.append(Block(line, info, body))
+            out.append(Block(line, info, body, tab=tabs.get(line)))
         elif (lang == "text" and previous is not None and previous[0] == "python"
               and all(not s.strip() for s in lines[previous[1]:line - 1])):
             out[-1].expected = body
