@@ -282,7 +282,7 @@ step. In Keras we declare them once, with `compile`:
   a larger epsilon (1e-7 against 1e-8), which only matters with tiny gradients.
 - `"accuracy"` is the fraction of right answers (*micro* accuracy). The original measured
   torchmetrics' `MulticlassAccuracy`, which by default averages the accuracy of each class
-  (*macro*). On Fashion-MNIST's test set, with 1000 images per class, the two are equal;
+  (*macro*). On Fashion-MNIST's test set, with 1,000 images per class, the two are equal;
   on a batch or an unbalanced subset they are not.
 """
 """es
