@@ -12,10 +12,13 @@
 * each notebook page's ``.ipynb`` beside its folder (``notebooks/keras.ipynb`` beside
   ``notebooks/keras/``), for the page's download link (mkdocs-jupyter's own ``include_source`` does
   not copy it under mkdocs-static-i18n);
-* a ``sitemap.xml`` in each language's root.
+* a ``sitemap.xml`` in each language's root;
+* one search index per language: mkdocs-static-i18n writes one for both, in the site's root;
+  the Spanish pages' ``base`` (which Material's search reads it from) is the Spanish root.
 """
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import re
@@ -157,6 +160,9 @@ def on_post_page(output, page, config):
                 f'class="md-select__link">')
 
     output = ALTERNATE.sub(to_root, output)
+    if language != DEFAULT_LANGUAGE:  # Material reads the search index from {base}/search/
+        base = get_relative_url(_language_url(language, "./"), page.url).rstrip("/") or "."
+        output = re.sub(r'("base": )"[^"]*"', lambda m: f'{m[1]}"{base}"', output, count=1)
     output = re.sub(rf'href="{OTHER_LANGUAGE}([^"#]*)', lambda m: f'href="{get_relative_url(m[1] or "./", page.url)}', output)
     output = MENU_LINK.sub(to_counterpart, output)
     if page.file.src_uri.endswith(".ipynb"):
@@ -165,9 +171,23 @@ def on_post_page(output, page, config):
     return output
 
 
+@event_priority(-200)  # after mkdocs-static-i18n (-100) has built every language and its index
 def on_post_build(config):
-    """Each language's root gets the sitemap (both languages' pages), which Material fetches."""
+    """Each language's root gets the sitemap (both languages' pages), which Material fetches,
+    and a search index of its own pages."""
     site = Path(config.site_dir)
+    index_path = site / "search" / "search_index.json"
+    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {"docs": []}
+    prefixes = {language: f"{language}/" for language in LANGUAGE_FOLDERS if language != DEFAULT_LANGUAGE}
+    if any(doc["location"].startswith(tuple(prefixes.values())) for doc in index["docs"]):
+        for language, prefix in prefixes.items():
+            own = [{**doc, "location": doc["location"][len(prefix):]} for doc in index["docs"]
+                   if doc["location"].startswith(prefix)]
+            (site / language / "search").mkdir(parents=True, exist_ok=True)
+            (site / language / "search" / "search_index.json").write_text(
+                json.dumps({**index, "docs": own}, ensure_ascii=False), encoding="utf-8")
+        index["docs"] = [doc for doc in index["docs"] if not doc["location"].startswith(tuple(prefixes.values()))]
+        index_path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
     for alternate in config.extra.get("alternate", []):
         root = site / _language_url(alternate["lang"], "")
         if (site / "sitemap.xml").is_file() and root.is_dir() and root != site:

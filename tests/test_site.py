@@ -265,6 +265,13 @@ def test_search_finds_the_return_sequences_page(browser, server, pages, language
             "return [...document.querySelectorAll('.md-search-result__link')].map(a => a.href)")
         return [link for link in links if re.split(r"[?#]", link)[0] == target]
     assert len(wait(found, timeout=60, what=f"a search result linking {target}")) >= 1
+    # each language searches its own pages only
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('.md-search-result__link')].map(a => a.href)")
+    elsewhere = [link for link in links
+                 if any(link.startswith(url_of(server, other, "")) for other in LANGUAGES if other != language and LANGUAGES[other])
+                 or not link.startswith(url_of(server, language, ""))]
+    assert len(links) >= 3 and elsewhere == [], elsewhere
 
 
 def test_at_390_px_the_body_never_scrolls_sideways(browser, server, pages):
