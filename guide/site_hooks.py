@@ -7,8 +7,9 @@
   (``../es/index.md``) at that page of the site: the Markdown reads right on the code host too;
 * fences such as ```` ```python not-executed ```` (the guide runner's marks) highlighted as python;
 * the head's ``<link rel="alternate">`` pointed at each language's root: Material fetches
-  ``sitemap.xml`` beside each of them, and only the roots have one.  The language menu still
-  leads to the page's counterpart (mkdocs-static-i18n sets its links);
+  ``sitemap.xml`` beside each of them, and only the roots have one.  The language menu's links
+  lead to the page's counterpart (mkdocs-static-i18n finds none for the notebook pages), with
+  ``target="_self"`` so that Material's click handler leaves them alone;
 * each notebook page's ``.ipynb`` beside its folder (``notebooks/keras.ipynb`` beside
   ``notebooks/keras/``), for the page's download link (mkdocs-jupyter's own ``include_source`` does
   not copy it under mkdocs-static-i18n);
