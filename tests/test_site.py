@@ -361,3 +361,22 @@ def test_notebook_pages_link_their_download_and_colab(browser, server, pages):
                     assert response.status == 200, link
             checked += 1
     assert checked == 4
+
+
+def test_exercises_are_numbered_in_order_around_their_folded_solutions(pages):
+    """A folded solution ends the list it follows: the next exercise's list must start where the
+    source's number says (Python-Markdown's sane_lists), not at 1 again."""
+    checked = 0
+    for language, urls in pages.items():
+        for page in urls:
+            html = (SITE / LANGUAGES[language] / page / "index.html").read_text(encoding="utf-8")
+            found = re.search(r'<h2 id="(?:exercises|ejercicios)"', html)
+            if not found:
+                continue
+            section = html[found.end():].split("<h2", 1)[0]
+            starts = [int(start or 1) for start in re.findall(r'<ol(?: start="(\d+)")?>', section)]
+            if not starts:  # numbered by hand ("**1.**")
+                continue
+            assert starts == sorted(set(starts)) and starts[0] == 1, f"{language} {page}: lists start at {starts}"
+            checked += 1
+    assert checked >= 2 * 10, checked  # in each language: six walkthrough pages and four topics
