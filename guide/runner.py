@@ -275,7 +275,8 @@ def preload() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
+    from common.cli import OneLineParser  # one line on stderr for bad arguments, no usage block
+    parser = OneLineParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
     parser.add_argument("pages", type=Path, nargs="+", metavar="PAGE", help="Markdown pages of the guide")
     parser.add_argument("--json", type=Path, default=None, help="also write every page's results here")
     parser.add_argument("--spawn", action="store_true",
