@@ -303,8 +303,12 @@ def main(argv=None) -> int:
         summary = _forked(page) if fork else _spawned(page)
         summaries.append(summary)
         results = summary["results"]
-        print(report(results)) if results else None
-        failed = summary.get("crash") and f"{page}: {summary['crash']}" or failure_line(str(page), results, summary["blocks"])
+        if results:
+            print(report(results))
+        if summary.get("crash"):
+            failed = f"{page}: {summary['crash']}"
+        else:
+            failed = failure_line(str(page), results, summary["blocks"])
         checked = sum(r.get("checked_output", False) for r in results)
         ran = sum(r["status"] == "ok" for r in results)
         print(f"{page}: {ran}/{summary['blocks']} blocks ran, {checked} outputs checked, {summary['seconds']:.1f} s")
