@@ -281,6 +281,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write every page's results here")
     parser.add_argument("--spawn", action="store_true",
                         help="a new interpreter for every page, also on torch (default: fork on torch)")
+    parser.add_argument("--fork", action="store_true",
+                        help="fork every page from one process that has imported the libraries, on any backend")
     parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)  # internal: a spawned child
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.pages if not p.is_file()]
@@ -293,8 +295,8 @@ def main(argv=None) -> int:
     if args.one is not None:
         args.one.write_text(json.dumps(run_page(args.pages[0])))
         return 0
-    fork = (not args.spawn and hasattr(os, "fork")
-            and os.environ.get("KERAS_BACKEND", "jax") == "torch")
+    fork = hasattr(os, "fork") and not args.spawn and (
+        args.fork or os.environ.get("KERAS_BACKEND", "jax") == "torch")
     if fork:
         preload()
     started = time.perf_counter()
