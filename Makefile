@@ -46,7 +46,7 @@ run: install data
 # Keras reads KERAS_BACKEND once per process.  pytest-xdist spreads each run over TEST_JOBS worker
 # processes (each takes the next test when it is free); TEST_JOBS=0 runs everything in one process.
 # Kept out of make test to hold it under 15 minutes on 2 cores, and run by test-extended (CI runs
-# both targets): both guides under jax and tensorflow (make test runs them under torch), and, under
+# both targets): every page of the guide, both languages, under jax and tensorflow (make test: torch), and, under
 # all three backends, the Keras notebooks in an empty folder and a killed-and-resumed Keras run.
 TEST_JOBS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal

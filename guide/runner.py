@@ -275,11 +275,14 @@ def preload() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
+    from common.cli import OneLineParser  # one line on stderr for bad arguments, no usage block
+    parser = OneLineParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
     parser.add_argument("pages", type=Path, nargs="+", metavar="PAGE", help="Markdown pages of the guide")
     parser.add_argument("--json", type=Path, default=None, help="also write every page's results here")
     parser.add_argument("--spawn", action="store_true",
                         help="a new interpreter for every page, also on torch (default: fork on torch)")
+    parser.add_argument("--fork", action="store_true",
+                        help="fork every page from one process that has imported the libraries, on any backend")
     parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)  # internal: a spawned child
     args = parser.parse_args(argv)
     missing = [str(p) for p in args.pages if not p.is_file()]
@@ -292,8 +295,8 @@ def main(argv=None) -> int:
     if args.one is not None:
         args.one.write_text(json.dumps(run_page(args.pages[0])))
         return 0
-    fork = (not args.spawn and hasattr(os, "fork")
-            and os.environ.get("KERAS_BACKEND", "jax") == "torch")
+    fork = hasattr(os, "fork") and not args.spawn and (
+        args.fork or os.environ.get("KERAS_BACKEND", "jax") == "torch")
     if fork:
         preload()
     started = time.perf_counter()
@@ -302,8 +305,12 @@ def main(argv=None) -> int:
         summary = _forked(page) if fork else _spawned(page)
         summaries.append(summary)
         results = summary["results"]
-        print(report(results)) if results else None
-        failed = summary.get("crash") and f"{page}: {summary['crash']}" or failure_line(str(page), results, summary["blocks"])
+        if results:
+            print(report(results))
+        if summary.get("crash"):
+            failed = f"{page}: {summary['crash']}"
+        else:
+            failed = failure_line(str(page), results, summary["blocks"])
         checked = sum(r.get("checked_output", False) for r in results)
         ran = sum(r["status"] == "ok" for r in results)
         print(f"{page}: {ran}/{summary['blocks']} blocks ran, {checked} outputs checked, {summary['seconds']:.1f} s")
