@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_DATA := /usr/share/datasets/fashion-mnist
 FASHION_MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: install data run test test-extended test-guide bench clean
+.PHONY: install data browser run test test-extended test-guide docs docs-serve docs-test bench clean
 
 install: $(STAMP)
 
@@ -46,12 +46,12 @@ run: install data
 # Keras reads KERAS_BACKEND once per process.  pytest-xdist spreads each run over TEST_JOBS worker
 # processes (each takes the next test when it is free); TEST_JOBS=0 runs everything in one process.
 # Kept out of make test to hold it under 15 minutes on 2 cores, and run by test-extended (CI runs
-# both targets): both guides under jax and tensorflow (make test runs them under torch), and, under
+# both targets): every page of the guide, both languages, under jax and tensorflow (make test: torch), and, under
 # all three backends, the Keras notebooks in an empty folder and a killed-and-resumed Keras run.
 TEST_JOBS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_JOBS) --dist worksteal
 test: install data
-	KERAS_BACKEND=torch $(PYTEST) -m "not extended_only"
+	KERAS_BACKEND=torch $(PYTEST) -m "not extended_only and not site"
 	KERAS_BACKEND=jax $(PYTEST) -m "backend and not extended and not extended_only"
 	KERAS_BACKEND=tensorflow $(PYTEST) -m "backend and not extended and not extended_only"
 
@@ -63,8 +63,34 @@ test-extended: install data
 test-guide: install data
 	KERAS_BACKEND=torch $(PY) -m pytest -m guide
 
+# The guide as a website (mkdocs.yml): the notebooks run in quick mode into the docs tree (skipped
+# when unchanged), then a strict build into site/: a broken link or anchor fails it.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs
+docs: install data
+	$(PY) -m guide.site prepare
+	$(MKDOCS) build --strict
+
+docs-serve: docs
+	$(MKDOCS) serve --dev-addr 127.0.0.1:8000
+
+# Debian's chromium and its driver, for make docs-test; guarded as the data target is.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+		echo "chromium and chromedriver: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver) >/dev/null; \
+		echo "chromium and chromedriver: installed Debian's chromium and chromium-driver"; \
+	else \
+		echo "chromium and chromedriver: missing; install Debian's chromium and chromium-driver (as root)" >&2; exit 2; \
+	fi
+
+# The site in a headless chromium (tests/test_site.py): every page of both languages, the tabs,
+# the language menu, search, the phone layout; it rewrites the screenshots in docs/screenshots/.
+docs-test: docs browser
+	$(PY) -m pytest -m site -n 0 -p no:cacheprovider tests/test_site.py
+
 bench: install data
 	$(PY) -m benchmarks.epoch_time
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site .cache/site

@@ -1,13 +1,16 @@
-"""Execute the guide's code blocks in order and check what each one prints.
+"""Execute the guide's pages: every code block of a page, in order, and check what each one prints.
 
-    KERAS_BACKEND=jax python -m guide.runner guide/en/README.md
+    KERAS_BACKEND=jax python -m guide.runner guide/en/topics/stacking.md [PAGE ...]
 
-Conventions of the guides (``guide/en/README.md``, ``guide/es/README.md``):
+Conventions of the pages (``guide/en/**.md``, ``guide/es/**.md``):
 
-* A block fenced as ```` ```python ```` is executed.  All blocks of one guide run
-  in order in one namespace, so a block may use the names of earlier blocks.
+* A block fenced as ```` ```python ```` is executed, wherever it stands: in a
+  PyTorch | Keras tab (``/// tab | ...``), in a folded solution (``/// details``)
+  or in the open.  All blocks of one page run in order in one namespace, in a fresh
+  process of their own: a page never uses the names of another page, and its first
+  block is a short setup block.
 * A block fenced as ```` ```python not-executed ```` is shown and compared
-  between the languages, never run (it needs a package the project does not install).
+  between the languages, never run.
 * A ```` ```text ```` block that follows a python block, with only blank lines in
   between, is that block's expected standard output; the runner compares it
   exactly (trailing spaces and trailing blank lines ignored), with one wildcard,
@@ -18,10 +21,14 @@ Conventions of the guides (``guide/en/README.md``, ``guide/es/README.md``):
 
 The two languages share their code: ``code_signature`` reduces a block to what must
 be identical in English and Spanish (everything but comments and the text of string
-literals), and the tests compare those signatures block by block.
+literals), and the tests compare those signatures block by block, page by page.
 
-Keras reads ``KERAS_BACKEND`` once per process, so one run covers one backend:
-the tests start this module in a fresh subprocess per backend.
+Keras reads ``KERAS_BACKEND`` once per process, so one run covers one backend, and
+each page runs in a child process.  On the torch backend the children are forked
+from this process once it has imported NumPy, torch, Keras, Matplotlib and (when
+installed) TensorFlow, which saves those imports on every page; on JAX and
+TensorFlow, whose runtimes start threads that a fork would not copy, each page
+gets a new interpreter (``--spawn`` asks for that on torch too).
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ import types
 from pathlib import Path
 
 FENCE = re.compile(r"^```(\S*)(.*)$")
+TAB = re.compile(r"^/// tab \| (.+?)\s*$")
 
 
 @dataclasses.dataclass
@@ -48,6 +56,7 @@ class Block:
     info: str                 # the whole info string, e.g. "python" or "python not-executed"
     code: str
     expected: str | None = None  # the following ```text block, if any
+    tab: str | None = None       # the label of the ``/// tab | ...`` container it stands in, if any
 
     @property
     def executed(self) -> bool:
@@ -79,12 +88,21 @@ def parse(path: Path) -> list[Block]:
     text = Path(path).read_text(encoding="utf-8")
     lines = text.splitlines()
     found = fenced_blocks(text)
+    tabs, label = {}, None  # line -> the tab container open at that line (containers hold no fences' text)
+    inside = {line for start, _, _, end in found for line in range(start, end + 1)}
+    for number, content in enumerate(lines, 1):
+        if number in inside:
+            tabs[number] = label
+        elif TAB.match(content):
+            label = TAB.match(content).group(1)
+        elif content.startswith("///"):
+            label = None  # the end of a container, or the start of another kind
     out: list[Block] = []
     previous = None  # (info's first word, end line) of the previous fenced block
     for line, info, body, end in found:
         lang = (info.split() or [""])[0]
         if lang == "python":
-            out.append(Block(line, info, body))
+            out.append(Block(line, info, body, tab=tabs.get(line)))
         elif (lang == "text" and previous is not None and previous[0] == "python"
               and all(not s.strip() for s in lines[previous[1]:line - 1])):
             out[-1].expected = body
@@ -181,29 +199,131 @@ def report(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def failure_line(page: str, results: list[dict], expected_blocks: int) -> str | None:
+    """One line naming the page and the line of its first failure, or None if every block ran."""
+    for r in results:
+        if r["status"] == "error":
+            last = r["error"].strip().splitlines()[-1]
+            return f"{page}:{r['line']}: {last}"
+        if r["status"] == "wrong output":
+            return f"{page}:{r['line']}: printed something else than its text block"
+    ran = sum(r["status"] == "ok" for r in results)
+    if ran != expected_blocks:
+        return f"{page}: {ran} of {expected_blocks} blocks ran"
+    return None
+
+
+def run_page(page: Path) -> dict:
+    """Run one page in this process; the summary the parent collects."""
+    started = time.perf_counter()
+    blocks = parse(page)
+    results = run(blocks, str(page))
+    return {"page": str(page), "results": results, "seconds": time.perf_counter() - started,
+            "blocks": sum(b.executed for b in blocks)}
+
+
+def _forked(page: Path) -> dict:
+    """Run ``page`` in a forked child; its summary comes back as JSON through a pipe."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: run, send, leave without running the parent's cleanup
+        os.close(read_end)
+        code = 0
+        try:
+            summary = run_page(page)
+        except BaseException as e:  # noqa: BLE001 - a page that cannot be parsed
+            summary = {"page": str(page), "results": [], "seconds": 0.0, "blocks": 1,
+                       "crash": f"{type(e).__name__}: {e}"}
+            code = 1
+        with os.fdopen(write_end, "w") as pipe:
+            json.dump(summary, pipe)
+        sys.stdout.flush()
+        os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        text = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if not text:
+        return {"page": str(page), "results": [], "seconds": 0.0, "blocks": 1,
+                "crash": f"the child process died (wait status {status})"}
+    return json.loads(text)
+
+
+def _spawned(page: Path) -> dict:
+    """Run ``page`` in a new interpreter (``--one``)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "summary.json"
+        proc = subprocess.run([sys.executable, "-m", "guide.runner", "--one", str(out), str(page)])
+        if out.exists():
+            return json.loads(out.read_text())
+    return {"page": str(page), "results": [], "seconds": 0.0, "blocks": 1,
+            "crash": f"the child process exited with status {proc.returncode}"}
+
+
+def preload() -> None:
+    """Import what nearly every page imports, once, before the children are forked."""
+    import keras  # noqa: F401
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    from common.quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
-    parser.add_argument("guide", type=Path, help="a guide's README.md")
-    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    from common.cli import OneLineParser  # one line on stderr for bad arguments, no usage block
+    parser = OneLineParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("pages", type=Path, nargs="+", metavar="PAGE", help="Markdown pages of the guide")
+    parser.add_argument("--json", type=Path, default=None, help="also write every page's results here")
+    parser.add_argument("--spawn", action="store_true",
+                        help="a new interpreter for every page, also on torch (default: fork on torch)")
+    parser.add_argument("--fork", action="store_true",
+                        help="fork every page from one process that has imported the libraries, on any backend")
+    parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)  # internal: a spawned child
     args = parser.parse_args(argv)
+    missing = [str(p) for p in args.pages if not p.is_file()]
+    if missing:
+        parser.exit(2, f"python -m guide.runner: no such page: {missing[0]} (give Markdown files, e.g. guide/en/index.md)\n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     root = Path(__file__).resolve().parents[1]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    if args.one is not None:
+        args.one.write_text(json.dumps(run_page(args.pages[0])))
+        return 0
+    fork = hasattr(os, "fork") and not args.spawn and (
+        args.fork or os.environ.get("KERAS_BACKEND", "jax") == "torch")
+    if fork:
+        preload()
     started = time.perf_counter()
-    blocks = parse(args.guide)
-    results = run(blocks, str(args.guide))
+    summaries, failures = [], []
+    for page in args.pages:
+        summary = _forked(page) if fork else _spawned(page)
+        summaries.append(summary)
+        results = summary["results"]
+        if results:
+            print(report(results))
+        if summary.get("crash"):
+            failed = f"{page}: {summary['crash']}"
+        else:
+            failed = failure_line(str(page), results, summary["blocks"])
+        checked = sum(r.get("checked_output", False) for r in results)
+        ran = sum(r["status"] == "ok" for r in results)
+        print(f"{page}: {ran}/{summary['blocks']} blocks ran, {checked} outputs checked, {summary['seconds']:.1f} s")
+        if failed:
+            failures.append(failed)
     total = time.perf_counter() - started
-    print(report(results))
-    executed = sum(r["status"] == "ok" for r in results)
-    failed = any(r["status"] in ("error", "wrong output") for r in results)
-    expected_ok = sum(b.executed for b in blocks)
-    print(f"{args.guide}: {executed}/{expected_ok} blocks ran, "
-          f"{sum(r.get('checked_output', False) for r in results)} outputs checked, {total:.1f} s, "
-          f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}")
+    print(f"{len(args.pages)} page(s), {len(failures)} failed, {total:.1f} s, "
+          f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}, {'forked' if fork else 'spawned'}")
     if args.json is not None:
-        args.json.write_text(json.dumps({"results": results, "seconds": total}, indent=1))
-    return 1 if failed or executed != expected_ok else 0
+        args.json.write_text(json.dumps({"pages": summaries, "seconds": total}, indent=1))
+    for line in failures:
+        print(line, file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

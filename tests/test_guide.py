@@ -1,15 +1,18 @@
-"""The translation guide (guide/en, guide/es), its notebooks and its pictures.
+"""The translation guide (guide/en, guide/es: one Markdown page per topic), its notebooks and its pictures.
 
-* The two languages must hold the same code blocks apart from comments and the text
-  of strings (``guide.runner.code_signature``), expected outputs with the same lines
-  and the same numbers, and the same anchors and links, in the same order.
-* Every block runs, in order, in one namespace, in a fresh process
-  (``python -m guide.runner``), and must print its ```text block.  The English
-  and Spanish guides run under every Keras backend (the tests are marked ``backend`` and
+* The two languages have the same pages (the same relative paths), and each pair holds the
+  same code blocks apart from comments and the text of strings
+  (``guide.runner.code_signature``), expected outputs with the same lines and the same
+  numbers, and the same headings and links, in the same order.
+* No page is longer than 400 lines; the reference table links every topic page, and every
+  topic page links back to it.
+* Every page runs alone: its blocks run, in order, in one namespace, in a process of its own
+  (``python -m guide.runner PAGE ...``), and must print their ```text blocks.  Both
+  languages run under every Keras backend (the tests are marked ``backend`` and
   ``extended``: ``make test`` runs them under torch, ``make test-extended``, which CI runs
   too, under jax and tensorflow).
-* The notebooks, and section 2's blocks taken from them: ``tests/test_notebooks.py``.
-* Section 2 reads the data as the notebooks do, from Keras's cache: the runs get a
+* The notebooks, and the walkthrough's tabbed blocks taken from them: ``tests/test_notebooks.py``.
+* The walkthrough reads the data as the notebooks do, from Keras's cache: the runs get a
   KERAS_HOME that holds the four local files (``make data`` fills ~/.keras the same way).
 
 Subprocesses get ``OMP_NUM_THREADS=1`` unless it is set: the
@@ -32,7 +35,16 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.guide
 
 GUIDE = ROOT / "guide"
-GUIDES = {"en": GUIDE / "en" / "README.md", "es": GUIDE / "es" / "README.md"}
+LANGS = ("en", "es")
+MAX_LINES = 400
+
+
+def pages(lang: str) -> list[str]:
+    """The relative paths of one language's pages, sorted."""
+    return sorted(str(p.relative_to(GUIDE / lang)) for p in (GUIDE / lang).rglob("*.md"))
+
+
+PAGES = pages("en")
 
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 ANCHOR = re.compile(r'<a id="([^"]+)"></a>')
@@ -50,25 +62,62 @@ def text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+# --- The page tree ---------------------------------------------------------------------------
+
+def test_every_page_has_its_counterpart_in_the_other_language():
+    assert pages("en") == pages("es")
+    assert len(PAGES) >= 44 and {"index.md", "reference.md", "walkthrough/index.md", "appendix/tests.md"} <= set(PAGES)
+    assert not (GUIDE / "en" / "README.md").exists(), "the Start page is index.md"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_no_page_is_longer_than_400_lines(lang):
+    lengths = {page: len(text(GUIDE / lang / page).splitlines()) for page in pages(lang)}
+    too_long = {page: n for page, n in lengths.items() if n > MAX_LINES}
+    assert not too_long, f"split these pages: {too_long}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_reference_table_links_every_topic_page_and_each_links_back(lang):
+    table = text(GUIDE / lang / "reference.md")
+    linked = {target.partition("#")[0] for target in LINK.findall(table)}
+    topics = {page for page in pages(lang) if page.startswith("topics/")}
+    assert len(topics) >= 29 and topics <= linked, sorted(topics - linked)
+    for page in topics:
+        assert "../reference.md" in LINK.findall(text(GUIDE / lang / page)), f"{lang}/{page} has no link back to the table"
+
+
 # --- The two languages agree ------------------------------------------------------------------
 
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
-def test_english_and_spanish_have_the_same_code_blocks():
+@pytest.mark.parametrize("page", PAGES)
+def test_english_and_spanish_pages_have_the_same_code_blocks(page):
     from guide.runner import code_signature, parse
-    en, es = (parse(GUIDES[lang]) for lang in ("en", "es"))
-    assert len(en) == len(es) > 40
+    en, es = (parse(GUIDE / lang / page) for lang in LANGS)
+    assert len(en) == len(es), page
     for a, b in zip(en, es):
-        where = f"block at en:{a.line} / es:{b.line}"
-        assert a.info == b.info, where
+        where = f"{page}: block at en:{a.line} / es:{b.line}"
+        assert (a.info, a.tab) == (b.info, b.tab), where
         assert code_signature(a.code) == code_signature(b.code), f"{where}: code differs beyond comments and strings"
         assert (a.expected is None) == (b.expected is None), where
         if a.expected is not None:
             assert len(a.expected.splitlines()) == len(b.expected.splitlines()), f"{where}: outputs differ in length"
             assert NUMBER.findall(a.expected) == NUMBER.findall(b.expected), f"{where}: outputs show other numbers"
-    assert all(b.expected is not None for b in en + es if b.executed), "every executed block shows its output"
-    assert sum(not b.executed for b in en) == 1  # grain: shown, not executed
+
+
+def test_code_blocks_start_every_page_and_a_few_are_shown_only():
+    from guide.runner import parse
+    blocks = {page: parse(GUIDE / "en" / page) for page in PAGES}
+    with_code = [page for page, found in blocks.items() if found]
+    assert len(with_code) >= 39
+    for page in with_code:
+        lines = text(GUIDE / "en" / page).splitlines()
+        first_fence = next(i for i, line in enumerate(lines) if line.startswith("```"))
+        assert lines[first_fence] == "```python", f"{page}: the first block is the page's setup block"
+    shown_only = sorted(page for page, found in blocks.items() for b in found if not b.executed)
+    assert shown_only == ["topics/feeding-data.md", "walkthrough/data.md"]  # grain; the torchvision cell
 
 
 def test_code_signature_ignores_comments_and_string_text_only():
@@ -84,46 +133,49 @@ def test_code_signature_ignores_comments_and_string_text_only():
     assert all(code_signature(code) != code_signature(english) for code in different)
 
 
-def test_english_and_spanish_have_the_same_sections_anchors_and_links():
-    def skeleton(path):
-        body = text(path)
-        headings = [(len(m.group(1)), m.group(2) if re.fullmatch(r"\d+(\.\d+)*\.?", m.group(2)) else "-")
-                    for m in re.finditer(r"^(#{1,6}) (\S+)", body, re.M)]
-        # Each guide links the other language's guide, and its own language's Keras notebook.
+@pytest.mark.parametrize("page", PAGES)
+def test_english_and_spanish_pages_have_the_same_headings_and_links(page):
+    def skeleton(lang):
+        body = text(GUIDE / lang / page)
+        headings = [len(m.group(1)) for m in re.finditer(r"^(#{1,6}) \S", body, re.M)]
+        # Each page links the other language's page, and its own language's Keras notebook.
         links = [target.replace("keras_rnn_apiladas_es.ipynb", "keras_stacked_rnn_en.ipynb")
                  for target in LINK.findall(body) if not target.startswith(("../en/", "../es/"))]
+        containers = re.findall(r"^/// (tab \| \w+|details)", body, re.M)
         table_rows = [line.count("|") for line in body.splitlines() if line.startswith("| [")]
-        return headings[1:], ANCHOR.findall(body), links, table_rows
+        return headings, links, [c.split(" |")[0] if c.startswith("details") else c for c in containers], table_rows
 
-    en, es = skeleton(GUIDES["en"]), skeleton(GUIDES["es"])
-    assert en[0] == es[0], "same headings, levels and numbering"
-    assert en[1] == es[1], "same anchors in the same order"
-    assert en[2] == es[2], "same links and images in the same order"
-    assert en[3] == es[3] and len(en[3]) == 29, "one table row per concept, four columns, in both"
-
-
-@pytest.mark.parametrize("lang", ["en", "es"])
-def test_every_internal_link_has_an_anchor(lang):
-    body = text(GUIDES[lang])
-    anchors = set(ANCHOR.findall(body))
-    targets = [t[1:] for t in LINK.findall(body) if t.startswith("#")]
-    assert targets and set(targets) <= anchors, sorted(set(targets) - anchors)
-    assert len(anchors) == len(ANCHOR.findall(body)), "anchors are unique"
+    en, es = skeleton("en"), skeleton("es")
+    assert en[0] == es[0], "same heading levels"
+    assert en[1] == es[1], "same links and images in the same order"
+    assert en[2] == es[2], "same tabs and folded solutions"
+    assert en[3] == es[3], "the same table rows"
 
 
-@pytest.mark.parametrize("page", ["guide/README.md", "guide/en/README.md", "guide/es/README.md"])
+def slug(heading: str) -> str:
+    """The anchor MkDocs gives a heading (the toc extension's default slugify, roughly)."""
+    plain = re.sub(r"[^\w\s-]", "", heading.lower()).strip()
+    return re.sub(r"[\s-]+", "-", plain)
+
+
+def anchors(path: Path) -> set[str]:
+    body = text(path)
+    return set(ANCHOR.findall(body)) | {slug(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", body, re.M)}
+
+
+@pytest.mark.parametrize("page", ["guide/README.md"] + [f"guide/{lang}/{page}" for lang in LANGS for page in PAGES])
 def test_relative_links_and_images_exist(page):
     path = ROOT / page
     missing = []
     for target in LINK.findall(text(path)):
-        if target.startswith(("http://", "https://", "#")):
+        if target.startswith(("http://", "https://")):
             continue
         file, _, fragment = target.partition("#")
-        resolved = (path.parent / file).resolve()
+        resolved = (path.parent / file).resolve() if file else path
         if not resolved.exists():
             missing.append(target)
-        elif fragment:
-            assert fragment in ANCHOR.findall(text(resolved)), f"{page}: {target} has no such anchor"
+        elif fragment and resolved.suffix == ".md":
+            assert fragment in anchors(resolved), f"{page}: {target} has no such anchor"
     assert not missing, f"{page} links to missing files: {missing}"
 
 
@@ -173,6 +225,25 @@ def test_runner_ellipsis_stands_for_lines_or_text_within_a_line(tmp_path):
     assert [r["status"] for r in run(parse(page))] == ["ok", "wrong output"]
 
 
+def test_runner_reads_tabs_and_runs_each_page_alone(tmp_path):
+    from guide.runner import parse
+    first, second = tmp_path / "first.md", tmp_path / "second.md"
+    first.write_text("/// tab | PyTorch\n```python\nshared = 1\nprint(shared)\n```\n\n```text\n1\n```\n///\n\n"
+                     "/// tab | Keras\n```python\nprint(shared + 1)\n```\n///\n\n```python\nprint(3)\n```\n",
+                     encoding="utf-8")
+    second.write_text("# Second\n\n```python\nprint(shared)\n```\n", encoding="utf-8")
+    assert [(b.tab, b.expected) for b in parse(first)] == [("PyTorch", "1\n"), ("Keras", None), (None, None)]
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(first), str(second), "--spawn"],
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    # the second page does not see the first page's names; one line names the page and the line
+    assert proc.stderr.strip().splitlines()[-1] == f"{second}:3: NameError: name 'shared' is not defined"
+    assert "2 page(s), 1 failed" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "guide.runner", str(tmp_path / "nowhere.md")],
+                         cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such page" in bad.stderr
+
+
 def test_runner_rejects_an_unclosed_fence(tmp_path):
     from guide.runner import parse
     page = tmp_path / "page.md"
@@ -181,35 +252,38 @@ def test_runner_rejects_an_unclosed_fence(tmp_path):
         parse(page)
 
 
-# --- Executing every block, on every backend ---------------------------------------------------
+# --- Executing every page, on every backend ---------------------------------------------------
 
-def run_guide(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -> None:
-    """Run every block of one guide in a fresh process; each must print its text block."""
+def run_pages(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -> None:
+    """Run every page of one language, each in a process of its own; each block must print its text block."""
     from guide.runner import parse
     report = tmp_path / f"results_{lang}.json"
-    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(GUIDES[lang]), "--json", str(report)],
+    paths = [str(GUIDE / lang / page) for page in PAGES]
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--json", str(report)],
                           cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend, KERAS_HOME=str(keras_home)),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"{lang}, KERAS_BACKEND={keras_backend}\n{proc.stdout}\n{proc.stderr[-3000:]}"
-    results = json.loads(report.read_text())["results"]
-    blocks = parse(GUIDES[lang])
-    assert len(results) == len(blocks)
-    assert [r["status"] for r in results] == ["ok" if b.executed else "not executed" for b in blocks]
-    assert sum(r.get("checked_output", False) for r in results) == sum(b.executed for b in blocks)
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"{lang}, KERAS_BACKEND={keras_backend}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    summaries = json.loads(report.read_text())["pages"]
+    assert [s["page"] for s in summaries] == paths
+    for summary in summaries:
+        blocks = parse(Path(summary["page"]))
+        results = summary["results"]
+        assert [r["status"] for r in results] == ["ok" if b.executed else "not executed" for b in blocks], summary["page"]
+        assert sum(r.get("checked_output", False) for r in results) == sum(b.expected is not None for b in blocks if b.executed)
 
 
 @pytest.mark.backend
 @pytest.mark.extended
 @pytest.mark.slow
-def test_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
-    run_guide("en", keras_backend, keras_home, tmp_path)
+def test_english_pages_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
+    run_pages("en", keras_backend, keras_home, tmp_path)
 
 
 @pytest.mark.backend
 @pytest.mark.extended
 @pytest.mark.slow
-def test_spanish_guide_blocks_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
-    run_guide("es", keras_backend, keras_home, tmp_path)
+def test_spanish_pages_run_and_print_what_the_text_says(keras_backend, keras_home, tmp_path):
+    run_pages("es", keras_backend, keras_home, tmp_path)
 
 
 # --- Pictures -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
   notebooks run, executed here: the Keras model has ``build_model()``'s layers,
   output shapes and parameter count, and ``RNNModel``'s weights, copied by
   ``parity.torch_to_keras``, give the same logits in it.
-* Section 2's ``python notebook`` blocks are the notebooks' cells, and hold them all.
+* The walkthrough pages' PyTorch | Keras tabs are the notebooks' cells, and hold them all.
 """
 from __future__ import annotations
 
@@ -433,41 +433,42 @@ def test_torch_notebook_downloads_what_keras_downloads_into_the_same_folder(tmp_
     assert not (target / "train-labels-idx1-ubyte.gz").exists(), "a broken download never gets the real name"
 
 
-# --- Section 2 of the guides is the notebooks' code ---------------------------------------------
+# --- The walkthrough pages are the notebooks' code ---------------------------------------------
 
 def consecutive_cells(code: str, cells: list[str]) -> list[int] | None:
-    """Indices of the consecutive cells that, joined by blank lines, make ``code``."""
+    """Indices of the consecutive cells that, joined by blank lines, have the signature of ``code``.
+
+    Signatures (``guide.runner.code_signature``) leave out comments and the text of strings, so
+    a page may carry its own language's comments and labels."""
+    from guide.runner import code_signature
+    wanted = code_signature(code)
     for start in range(len(cells)):
-        joined = ""
+        if only_comments(cells[start]):
+            continue  # the pip line: no code, so it would match the empty start of any block
         for end in range(start, len(cells)):
-            joined = cells[end] if end == start else joined + "\n\n" + cells[end]
-            if joined == code:
+            if code_signature("\n\n".join(cells[start:end + 1])) == wanted:
                 return list(range(start, end + 1))
-            if not code.startswith(joined):
-                break
     return None
+
+
+WALKTHROUGH = ["setup", "data", "model", "summary", "training", "history", "predictions"]
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_walkthrough_holds_every_cell_of_both_notebooks_in_order(lang):
     from guide.runner import parse
-    path = GUIDE / lang / "README.md"
-    lines = path.read_text(encoding="utf-8").splitlines()
-    start = lines.index('<a id="walkthrough"></a>') + 1
-    end = lines.index('<a id="differ"></a>') + 1
-    blocks = [b for b in parse(path) if start < b.line < end]
-    cells = {"keras": build.code_cells(KERAS_NOTEBOOKS[lang]), "torch": build.code_cells(TORCH_NOTEBOOK, lang)}
+    cells = {"Keras": build.code_cells(KERAS_NOTEBOOKS[lang]), "PyTorch": build.code_cells(TORCH_NOTEBOOK, lang)}
     seen = {kind: [] for kind in cells}
-    for block in blocks:
-        assert not imported_modules(block.code) & PROJECT_MODULES, f"{lang}:{block.line} imports the project"
-        if block.info.split() != ["python", "notebook"]:
-            continue
-        notebook_part = block.code.rstrip("\n").split("\n" + CHECK_MARKER + "\n")[0]
-        found = {kind: consecutive_cells(notebook_part, texts) for kind, texts in cells.items()}
-        found = {kind: indices for kind, indices in found.items() if indices}
-        assert len(found) == 1, f"{lang}:{block.line}: not a run of one notebook's cells"
-        (kind, indices), = found.items()
-        seen[kind] += indices
+    for page in WALKTHROUGH:
+        for block in parse(GUIDE / lang / "walkthrough" / f"{page}.md"):
+            where = f"{lang}/walkthrough/{page}.md:{block.line}"
+            assert not imported_modules(block.code) & PROJECT_MODULES, f"{where} imports the project"
+            if block.tab is None:
+                continue
+            notebook_part = block.code.rstrip("\n").split("\n" + CHECK_MARKER + "\n")[0]
+            indices = consecutive_cells(notebook_part, cells[block.tab])
+            assert indices, f"{where}: the {block.tab} tab is not a run of that notebook's cells"
+            seen[block.tab] += indices
     for kind, texts in cells.items():
         wanted = [i for i, text in enumerate(texts) if not only_comments(text)]  # all but the pip line
         assert seen[kind] == wanted, f"{lang}: the {kind} notebook's cells {wanted}, in order, were {seen[kind]}"
