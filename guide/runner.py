@@ -28,7 +28,9 @@ each page runs in a child process.  On the torch backend the children are forked
 from this process once it has imported NumPy, torch, Keras, Matplotlib and (when
 installed) TensorFlow, which saves those imports on every page; on JAX and
 TensorFlow, whose runtimes start threads that a fork would not copy, each page
-gets a new interpreter (``--spawn`` asks for that on torch too).
+gets a new interpreter (``--spawn`` asks for that on torch too; ``--fork`` forks there too,
+which the tests use).  A page that sets ``KERAS_BACKEND`` itself (the JAX and torch-backend
+training-loop pages) always gets a new interpreter.
 """
 from __future__ import annotations
 
@@ -249,6 +251,18 @@ def _forked(page: Path) -> dict:
     return json.loads(text)
 
 
+OWN_BACKEND = re.compile(r"""^\s*os\.environ\[["']KERAS_BACKEND["']\]\s*=\s*["'](\w+)["']""", re.M)
+
+
+def own_backend(page: Path) -> str | None:
+    """The backend a page sets for itself (``os.environ["KERAS_BACKEND"] = "jax"``), if any.
+
+    Such a page is spawned, never forked: a forked child would find Keras already imported
+    with the parent's backend, and the assignment would come too late."""
+    found = {m.group(1) for b in parse(page) if b.executed for m in OWN_BACKEND.finditer(b.code)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _spawned(page: Path) -> dict:
     """Run ``page`` in a new interpreter (``--one``)."""
     import subprocess
@@ -302,7 +316,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     summaries, failures = [], []
     for page in args.pages:
-        summary = _forked(page) if fork else _spawned(page)
+        summary = _forked(page) if fork and own_backend(page) is None else _spawned(page)
         summaries.append(summary)
         results = summary["results"]
         if results:

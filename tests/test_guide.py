@@ -259,7 +259,9 @@ def run_pages(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -
     from guide.runner import parse
     report = tmp_path / f"results_{lang}.json"
     paths = [str(GUIDE / lang / page) for page in PAGES]
-    proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--json", str(report)],
+    # --fork: every page in a forked child of one process that has imported the libraries, on
+    # every backend (a new interpreter per page costs about 10 s of imports on JAX)
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--fork", "--json", str(report)],
                           cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend, KERAS_HOME=str(keras_home)),
                           capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, f"{lang}, KERAS_BACKEND={keras_backend}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
