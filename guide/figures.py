@@ -1,6 +1,6 @@
 """The guide's pictures, written to guide/images/.
 
-    python -m guide.figures                                   # the architecture diagram
+    python -m guide.figures                                   # the architecture diagram (en and es)
     python -m guide.figures --from-runs runs/torch runs/keras-jax   # + curves and prediction grids
 
 The diagram is computed from the two models (``torch_version.model`` and
@@ -80,8 +80,20 @@ def keras_layers() -> list[tuple[str, str, int]]:
     return rows
 
 
-def draw_architectures(path: Path) -> Path:
-    """Both models side by side, aligned layer by layer, with shape and parameters after each."""
+# The diagram's words, per language (the Spanish pages show architectures_es.png).
+WORDS = {
+    "en": {"last step": "(already the last step)", "biases": ("2 biases", "1 bias"), "params": "{n} params",
+           "no params": "no params", "total": "total: {n} parameters",
+           "title": "The notebook's stacked RNN: output shape and parameters after each layer"},
+    "es": {"last step": "(ya es el último paso)", "biases": ("2 sesgos", "1 sesgo"), "params": "{n} parámetros",
+           "no params": "sin parámetros", "total": "total: {n} parámetros",
+           "title": "La RNN apilada del cuaderno: forma de salida y parámetros tras cada capa"},
+}
+
+
+def draw_architectures(path: Path, language: str = "en") -> Path:
+    """Both models side by side, aligned layer by layer, with shape and parameters after each;
+    the labels in ``language`` ("en" or "es")."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgba
     from matplotlib.patches import FancyBboxPatch
@@ -90,8 +102,10 @@ def draw_architectures(path: Path) -> Path:
 
     torch_rows, keras_rows = torch_layers(), keras_layers()
     # Keras has no separate last-step selection: its third recurrent layer returns the last step.
-    keras_rows.insert(len(keras_rows) - 1, ("(already the last step)", "", None))
-    columns = [("PyTorch", torch_rows, "#cc4c02", "2 biases"), ("Keras 3", keras_rows, "#1f5fa8", "1 bias")]
+    words = WORDS[language]
+    keras_rows.insert(len(keras_rows) - 1, (words["last step"], "", None))
+    columns = [("PyTorch", torch_rows, "#cc4c02", words["biases"][0]),
+               ("Keras 3", keras_rows, "#1f5fa8", words["biases"][1])]
     n = max(len(rows) for _, rows, _, _ in columns)
     fig, ax = plt.subplots(figsize=(12, 0.95 * n + 1.6), dpi=100)
     ax.set_xlim(0, 12)
@@ -115,16 +129,17 @@ def draw_architectures(path: Path) -> Path:
             ax.text(x0 + 0.15, y, name, ha="left", va="center", fontsize=10, family="monospace")
             ax.text(x0 + width - 0.15, y + 0.12, shape, ha="right", va="center", fontsize=10, weight="bold")
             recurrent = "RNN" in name
-            note = f"{params} params" + (f" ({biases})" if recurrent else "") if params else "no params"
+            note = (words["params"].format(n=params) + (f" ({biases})" if recurrent else "")
+                    if params else words["no params"])
             ax.text(x0 + width - 0.15, y - 0.16, note, ha="right", va="center", fontsize=8, color="dimgray")
             if previous is not None:
                 ax.annotate("", xy=(middle, y + 0.33), xytext=(middle, previous - 0.33),
                             arrowprops=dict(arrowstyle="->", color=color, lw=1.3), zorder=0)
             previous = y
         total = sum(p for _, _, p in rows if p)
-        ax.text(middle, 0.2, f"total: {total} parameters", ha="center", va="center", fontsize=12,
+        ax.text(middle, 0.2, words["total"].format(n=total), ha="center", va="center", fontsize=12,
                 weight="bold", color=color)
-    fig.suptitle("The notebook's stacked RNN: output shape and parameters after each layer", fontsize=12)
+    fig.suptitle(words["title"], fontsize=12)
     fig.tight_layout()
     fig.savefig(path, facecolor="white")
     plt.close(fig)
@@ -205,7 +220,8 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(root))
     for folder in args.from_runs or []:
         read_run(folder)  # fail before drawing anything
-    written = [draw_architectures(args.out / "architectures.png")]
+    written = [draw_architectures(args.out / "architectures.png"),
+               draw_architectures(args.out / "architectures_es.png", "es")]
     if args.from_runs:
         written += draw_from_runs(args.from_runs, args.out)
     for path in written:

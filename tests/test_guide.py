@@ -138,8 +138,9 @@ def test_english_and_spanish_pages_have_the_same_headings_and_links(page):
     def skeleton(lang):
         body = text(GUIDE / lang / page)
         headings = [len(m.group(1)) for m in re.finditer(r"^(#{1,6}) \S", body, re.M)]
-        # Each page links the other language's page, and its own language's Keras notebook.
+        # Each page links the other language's page, its own language's Keras notebook and diagram.
         links = [target.replace("keras_rnn_apiladas_es.ipynb", "keras_stacked_rnn_en.ipynb")
+                 .replace("architectures_es.png", "architectures.png")
                  for target in LINK.findall(body) if not target.startswith(("../en/", "../es/"))]
         containers = re.findall(r"^/// (tab \| \w+|details)", body, re.M)
         table_rows = [line.count("|") for line in body.splitlines() if line.startswith("| [")]
@@ -180,7 +181,7 @@ def test_relative_links_and_images_exist(page):
 
 
 def test_table_images_are_pngs():
-    for name in ["architectures", "training_curves", "predictions_torch", "predictions_keras"]:
+    for name in ["architectures", "architectures_es", "training_curves", "predictions_torch", "predictions_keras"]:
         head = (GUIDE / "images" / f"{name}.png").read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n", name
 
@@ -303,6 +304,8 @@ def test_architecture_diagram_counts_and_shapes(tmp_path):
         "SimpleRNN(8, return_sequences=True)", "SimpleRNN(8, return_sequences=True)", "SimpleRNN(8)"]
     png = draw_architectures(tmp_path / "a.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+    spanish = draw_architectures(tmp_path / "a_es.png", "es")  # the Spanish pages' copy, in Spanish
+    assert spanish.read_bytes()[:4] == b"\x89PNG" and spanish.read_bytes() != png.read_bytes()
 
 
 def fake_run(folder: Path, framework: str, backend: str, label: str, epochs: int = 3) -> Path:

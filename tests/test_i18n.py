@@ -45,3 +45,29 @@ def test_identical_share_counts_the_spanish_lines_left_in_english():
     assert identical_share(ENGLISH, SPANISH) == 1 / 4  # "one line per epoch" is left
     assert identical_share(ENGLISH, SPANISH.replace("one line per epoch", "una línea por época")) == 0.0
     assert identical_share(ENGLISH, "x = 1  # (batch, 10)\n") == 0.0  # no prose at all
+
+
+def python_code(path) -> str:
+    """Every ```python block of a guide page (shown-only ones too), joined."""
+    from guide.runner import fenced_blocks
+    return "\n\n".join(body for _, info, body, _ in fenced_blocks(path.read_text(encoding="utf-8"))
+                       if info.split()[:1] == ["python"])
+
+
+def test_spanish_pages_comment_in_spanish():
+    """Issue 18: at most 1 in 10 prose comment lines of the Spanish pages is the English one.
+    Each es page is paired with its en page; measured on 2026-12-04: 0 of 186."""
+    from tests.conftest import ROOT
+    guide = ROOT / "guide"
+    spanish_pages = sorted((guide / "es").rglob("*.md"))
+    left, total, examples = 0, 0, []
+    for es_page in spanish_pages:
+        en_page = guide / "en" / es_page.relative_to(guide / "es")
+        english = set(prose_comment_lines(python_code(en_page)))
+        spanish = prose_comment_lines(python_code(es_page))
+        same = [line for line in spanish if line in english]
+        left, total = left + len(same), total + len(spanish)
+        examples += [f"{es_page.relative_to(guide)}: # {line}" for line in same[:2]]
+    assert len(spanish_pages) >= 40
+    assert total >= 150, f"only {total} prose comment lines in the Spanish pages: the measure means little"
+    assert left / total <= 0.1, f"{left} of {total} Spanish prose comments are the English ones, e.g. {examples[:5]}"

@@ -61,7 +61,9 @@ SAYS = {
                          "una imagen: (1, 28, 28) torch.float32  valores de -1.0 a 1.0\nlotes por época: 36",
            "epoch": r"^época (\d)/2 - loss: ([\d.]+) - accuracy: ([\d.]+) - val_loss: ([\d.]+)"},
 }
-CHECK_MARKER = "# --- the guide's check, not in the notebook ---"
+# In a walkthrough tab, the lines after this marker are the guide's own check, not a notebook cell.
+CHECK_MARKER = {"en": "# --- the guide's check, not in the notebook ---",
+                "es": "# --- comprobación de la guía, no está en el cuaderno ---"}
 
 
 def cell(name: str, marker: str) -> str:
@@ -436,19 +438,21 @@ def test_torch_notebook_downloads_what_keras_downloads_into_the_same_folder(tmp_
 # --- The walkthrough pages are the notebooks' code ---------------------------------------------
 
 def consecutive_cells(code: str, cells: list[str]) -> list[int] | None:
-    """Indices of the consecutive cells that, joined by blank lines, have the signature of ``code``.
+    """Indices of the consecutive cells that, joined by blank lines, are exactly ``code``.
 
-    Signatures (``guide.runner.code_signature``) leave out comments and the text of strings, so
-    a page may carry its own language's comments and labels."""
-    from guide.runner import code_signature
-    wanted = code_signature(code)
+    The cells are the page's own language's (``build.code_cells(name, lang)``), so a tab holds
+    the very text of the notebook: its comments and printed labels included."""
     for start in range(len(cells)):
         if only_comments(cells[start]):
-            continue  # the pip line: no code, so it would match the empty start of any block
+            continue  # the pip line: not shown in the walkthrough
         for end in range(start, len(cells)):
-            if code_signature("\n\n".join(cells[start:end + 1])) == wanted:
+            if "\n\n".join(cells[start:end + 1]) == code:
                 return list(range(start, end + 1))
     return None
+
+
+def other(lang: str) -> str:
+    return "es" if lang == "en" else "en"
 
 
 WALKTHROUGH = ["setup", "data", "model", "summary", "training", "history", "predictions"]
@@ -465,7 +469,8 @@ def test_walkthrough_holds_every_cell_of_both_notebooks_in_order(lang):
             assert not imported_modules(block.code) & PROJECT_MODULES, f"{where} imports the project"
             if block.tab is None:
                 continue
-            notebook_part = block.code.rstrip("\n").split("\n" + CHECK_MARKER + "\n")[0]
+            notebook_part = block.code.rstrip("\n").split("\n" + CHECK_MARKER[lang] + "\n")[0]
+            assert CHECK_MARKER[other(lang)] not in block.code, f"{where}: the check marker of the other language"
             indices = consecutive_cells(notebook_part, cells[block.tab])
             assert indices, f"{where}: the {block.tab} tab is not a run of that notebook's cells"
             seen[block.tab] += indices
