@@ -97,8 +97,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    selenium = pytest.importorskip("selenium")  # noqa: F841  (the docs extra installs it)
-    from selenium import webdriver
+    from selenium import webdriver  # the docs extra installs it: a missing one fails, never skips
     from selenium.webdriver.chrome.service import Service
     for program, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not program.is_file():
