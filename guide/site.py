@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "guide"
 SOURCES = GUIDE / "notebooks"
 CACHE = ROOT / ".cache" / "site"
-QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}
+QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}  # the one quick recipe (tests use it too)
 GITHUB = re.compile(r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)([\w.-]+/[\w.-]+?)(?:\.git)?/?$")
 OWNER_NAME = re.compile(r"^[\w.-]+/[\w.-]+$")
 # a notebook's link to a guide page, written for the code host: ](../en/walkthrough/index.md#anchor)

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from guide.notebooks import build
+from guide.site import QUICK  # the guide's one quick recipe, as the site runs the notebooks
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.guide
@@ -39,7 +40,6 @@ KERAS_NOTEBOOKS = {"en": "keras_stacked_rnn_en.ipynb", "es": "keras_rnn_apiladas
 TORCH_NOTEBOOK = "torch_rnn_apiladas_es.ipynb"
 PIP_MODULES = {"os", "gzip", "urllib", "matplotlib", "numpy", "torch", "torchinfo", "keras"}
 PROJECT_MODULES = {"common", "torch_version", "keras_version", "parity", "guide", "benchmarks", "tests"}
-QUICK = {"GUIDE_EPOCHS": "2", "GUIDE_BATCH_SIZE": "64", "GUIDE_SUBSET": "2560"}  # the guide's one quick recipe
 # What the notebooks print, in each language: the labels the runs below look for.
 SAYS = {
     "en": {"recipe": "batch size 64, 2 epochs, 2560 training images",
