@@ -315,8 +315,11 @@ def main(argv=None) -> int:
         preload()
     started = time.perf_counter()
     summaries, failures = [], []
+    spawned = 0
     for page in args.pages:
-        summary = _forked(page) if fork and own_backend(page) is None else _spawned(page)
+        forked = fork and own_backend(page) is None
+        spawned += not forked
+        summary = _forked(page) if forked else _spawned(page)
         summaries.append(summary)
         results = summary["results"]
         if results:
@@ -332,7 +335,7 @@ def main(argv=None) -> int:
             failures.append(failed)
     total = time.perf_counter() - started
     print(f"{len(args.pages)} page(s), {len(failures)} failed, {total:.1f} s, "
-          f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}, {'forked' if fork else 'spawned'}")
+          f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}, {len(args.pages) - spawned} forked, {spawned} spawned")
     if args.json is not None:
         args.json.write_text(json.dumps({"pages": summaries, "seconds": total}, indent=1))
     for line in failures:

@@ -256,6 +256,22 @@ def test_runner_reads_tabs_and_runs_each_page_alone(tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such page" in bad.stderr
 
 
+def test_a_page_that_sets_its_backend_gets_it_even_when_the_others_are_forked(tmp_path):
+    """Forked children find Keras imported with the parent's backend; a page that sets
+    KERAS_BACKEND itself (the JAX-loop page) must run in a new interpreter to get its own."""
+    from guide.runner import own_backend
+    own, plain = tmp_path / "own.md", tmp_path / "plain.md"
+    own.write_text('```python\nimport os\nos.environ["KERAS_BACKEND"] = "jax"\nimport keras\n'
+                   'print(keras.config.backend())\n```\n\n```text\njax\n```\n', encoding="utf-8")
+    plain.write_text("```python\nimport keras\nprint(keras.config.backend())\n```\n\n```text\ntorch\n```\n",
+                     encoding="utf-8")
+    assert (own_backend(own), own_backend(plain)) == ("jax", None)
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(own), str(plain), "--fork"],
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "2 page(s), 0 failed" in proc.stdout and "1 forked, 1 spawned" in proc.stdout
+
+
 def test_runner_rejects_an_unclosed_fence(tmp_path):
     from guide.runner import parse
     page = tmp_path / "page.md"
