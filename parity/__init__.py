@@ -3,7 +3,7 @@
 ``import parity`` imports neither torch nor keras; each name is loaded on first
 use, so a caller can still choose ``KERAS_BACKEND`` after importing the package.
 
-* :func:`torch_to_keras`, :func:`keras_to_torch`: copy weights in place (``parity.convert``).
+* :func:`torch_to_keras`, :func:`keras_to_torch`: copy weights in place (``parity.weights``).
 * :func:`torch_to_keras_arrays`, :func:`keras_to_torch_arrays`: the same mapping,
   returned as NumPy arrays instead of assigned (also for gradients).
 * :func:`convert_file`: a model file to another (``python -m parity convert SRC DST``;
@@ -21,10 +21,10 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "torch_to_keras": "parity.convert",
-    "keras_to_torch": "parity.convert",
-    "torch_to_keras_arrays": "parity.convert",
-    "keras_to_torch_arrays": "parity.convert",
+    "torch_to_keras": "parity.weights",
+    "keras_to_torch": "parity.weights",
+    "torch_to_keras_arrays": "parity.weights",
+    "keras_to_torch_arrays": "parity.weights",
     "convert_file": "parity.files",
     "convert_module": "parity.files",
     "convert_keras_model": "parity.files",

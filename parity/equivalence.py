@@ -4,7 +4,7 @@
     print(report)              # one row per paired layer, then the logits (and the gradients)
     report.max_abs_diff        # the largest of them all
 
-Layers are paired exactly as ``parity.convert`` pairs them for a weight transfer
+Layers are paired exactly as ``parity.weights`` pairs them for a weight transfer
 (torch: ``named_modules()`` order, one layer per ``num_layers``; Keras: ``model.layers``
 order), and a pair that could not be converted raises ``ConversionError``.  Per pair:
 
@@ -38,7 +38,7 @@ import weakref
 import numpy as np
 
 from common.errors import ConversionError
-from parity.convert import _pairs, _to_numpy, torch_to_keras_arrays
+from parity.weights import _pairs, _to_numpy, torch_to_keras_arrays
 from parity.files import max_abs_diff
 
 __all__ = ["check_equivalent", "EquivalenceReport", "LayerDifference", "GradientDifference"]

@@ -472,7 +472,7 @@ def infer_from_keras(model, nonlinearity: str | None = None, where: str = "the K
     layers (inference: the identity) are skipped.  The last recurrent layer may return
     its sequence if the model then takes its last step, ``x[:, -1]`` (the readout
     ``"last-output"`` of a bidirectional stack).  What the cells compute is checked
-    layer by layer when the weights are mapped (``parity.convert``).
+    layer by layer when the weights are mapped (``parity.weights``).
     """
     import keras
     supported = (keras.layers.SimpleRNN, keras.layers.GRU, keras.layers.LSTM)
@@ -650,7 +650,7 @@ def read_source(src: Path, nonlinearity: str | None = None, readout: str | None 
             raise ConversionError(f"weight {w.path!r} in {src} holds {int(values.size - np.isfinite(values).sum())} "
                                   "non-finite values (nan or inf); a model with such weights computes no usable "
                                   "logits, so it is refused: convert the last checkpoint whose weights were finite")
-    from parity.convert import keras_to_torch
+    from parity.weights import keras_to_torch
     model = StackedRNN(**arch.kwargs())
     keras_to_torch(keras_model, model)
     description = (f"a Keras model '{keras_model.name}' ({type(keras_model).__name__}, "
@@ -800,7 +800,7 @@ def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str],
             _keras_ready()
             from keras_version.model import build_model
             from keras_version.train import load_model
-            from parity.convert import torch_to_keras
+            from parity.weights import torch_to_keras
             model = build_model(**arch.kwargs(), timesteps=source.timesteps)
             torch_to_keras(source.torch_model, model)
             model.save(tmp)
@@ -838,7 +838,7 @@ def _backend_note(source_kind: str, target: str) -> str:
 
 def _example_input(example_x, input_size: int | None = None) -> np.ndarray:
     """``example_x`` as float32 (batch, time, features), refusing what cannot check anything."""
-    from parity.convert import _to_numpy
+    from parity.weights import _to_numpy
     if not hasattr(example_x, "shape"):
         raise TypeError(f"example_x must be an array or tensor of shape (batch, time, features), got "
                         f"{type(example_x).__name__}")
@@ -924,7 +924,7 @@ def convert_module(torch_module, example_x, *, readout: str | None = None, nonli
     arch, n, r, diff = chosen[0]
     _keras_ready()
     from keras_version.model import build_model
-    from parity.convert import torch_to_keras
+    from parity.weights import torch_to_keras
     model = build_model(**arch.kwargs(), timesteps=timesteps if timesteps is not None else x.shape[1])
     candidate = StackedRNN(**arch.kwargs())
     candidate.load_state_dict(infer_from_state_dict(state, n, None, where=where, readout=r)[1])
@@ -969,7 +969,7 @@ def convert_keras_model(keras_model, example_x):
         raise TypeError(f"convert_keras_model takes a Keras model, got {type(keras_model).__name__}"
                         + ("; for a torch module use parity.convert_module" if hasattr(keras_model, "state_dict")
                            else ""))
-    from parity.convert import keras_to_torch
+    from parity.weights import keras_to_torch
     from torch_version.model import StackedRNN
     where = f"Keras model '{keras_model.name}'"
     arch, _, _ = infer_from_keras(keras_model, where=where)

@@ -1,6 +1,6 @@
 """Train a PyTorch model and its Keras twin step by step on the same batches and measure drift.
 
-Starting from transferred weights (:func:`parity.convert.torch_to_keras`), the two
+Starting from transferred weights (:func:`parity.weights.torch_to_keras`), the two
 models stay equal to float rounding only if two differences are removed first:
 
 1. **Biases.**  torch's ``nn.RNN``/``nn.LSTM`` keep ``bias_ih`` and ``bias_hh``;
@@ -49,7 +49,7 @@ import torch
 from keras import ops
 from torch import nn
 
-from parity.convert import torch_to_keras_arrays
+from parity.weights import torch_to_keras_arrays
 
 __all__ = [
     "align_torch_for_lockstep", "TorchAdam", "keras_adam_like_torch", "torch_adam_like_keras",
@@ -63,7 +63,7 @@ def align_torch_for_lockstep(torch_model: nn.Module) -> list[str]:
 
     The function of the model is unchanged up to one float rounding per bias
     element (``bias_ih + bias_hh`` is rounded once, exactly as
-    :func:`parity.convert.torch_to_keras` rounds it).  Returns the names of the
+    :func:`parity.weights.torch_to_keras` rounds it).  Returns the names of the
     frozen parameters.  GRU modules are left alone: their ``bias_hh`` (the ``n``
     gate part) sits inside ``r * (W_hn h + b_hn)`` and cannot be folded, and Keras
     keeps it too.

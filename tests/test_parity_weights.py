@@ -1,4 +1,4 @@
-"""Weight transfer between the PyTorch and Keras models (``parity.convert``), checked by the numbers.
+"""Weight transfer between the PyTorch and Keras models (``parity.weights``), checked by the numbers.
 
 Shapes at every layer, parameter counts, forward outputs of every layer after a
 transfer in either direction, exact round trips, gradients, and the errors for
@@ -420,7 +420,7 @@ def test_layers_without_a_counterpart_are_rejected():
 
 
 def test_importing_parity_imports_neither_keras_nor_torch():
-    code = ("import sys, parity, parity.convert, parity.files, parity.equivalence, parity.testing; "
+    code = ("import sys, parity, parity.weights, parity.files, parity.equivalence, parity.testing; "
             "assert 'keras' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules); "
             "assert callable(parity.torch_to_keras)")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
