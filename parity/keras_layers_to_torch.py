@@ -459,8 +459,8 @@ class GraphBuilder:
     def _layer_norm(self, layer, x, step: Step, where: str):
         from torch import nn
         if layer.rms_scaling:
-            raise ConversionError(f"{where} has rms_scaling=True (an RMS norm); convert maps nn.LayerNorm, which "
-                                  "subtracts the mean: set rms_scaling=False or use torch's nn.RMSNorm by hand")
+            raise ConversionError(f"{where} has rms_scaling=True, which skips the mean and scales by the variance; "
+                                  "convert maps the plain LayerNormalization (nn.LayerNorm): set rms_scaling=False")
         size = self._last_axis(layer, step, where)
         w = _only_weights(layer, {"gamma", "beta"}, where)
         norm = nn.LayerNorm(size, eps=float(layer.epsilon), elementwise_affine=layer.scale or layer.center,
