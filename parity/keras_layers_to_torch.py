@@ -77,12 +77,20 @@ def _activation_module(fn, where: str):
                           "sigmoid, gelu (exact or approximate), softmax, log_softmax, silu, elu and softplus")
 
 
+_NAMED = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax", "log_softmax", "silu", "elu", "softplus", "selu",
+          "hard_sigmoid", "exponential", "softsign", "relu6", "leaky_relu", "mish", "swish")
+
+
 def _activation_name(fn) -> str:
+    """Keras's name for an activation function (``keras.activations.serialize`` is slow: it inspects)."""
     import keras
-    try:
-        return keras.activations.serialize(fn)
-    except Exception:  # a lambda or a partial: not one of Keras's named activations
-        return getattr(fn, "__name__", repr(fn))
+    for name in _NAMED:
+        try:
+            if keras.activations.get(name) is fn:
+                return name
+        except ValueError:  # a name this Keras does not know
+            continue
+    return getattr(fn, "__name__", repr(fn))
 
 
 # --- Weights -------------------------------------------------------------------------------------
