@@ -24,6 +24,7 @@ line naming the Keras layer or op and what the converter maps instead.
 from __future__ import annotations
 
 import functools
+import keyword
 import operator
 import re
 
@@ -198,7 +199,7 @@ class GraphBuilder:
     # -- fx plumbing
     def _target(self, name: str) -> str:
         base = re.sub(r"\W", "_", name).strip("_") or "layer"
-        if base[0].isdigit():
+        if base[0].isdigit() or keyword.iskeyword(base):  # `self.class` or `self.1st` would not be Python
             base = "l_" + base
         target, i = base, 1
         while hasattr(self.root, target):
