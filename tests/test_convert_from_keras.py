@@ -97,6 +97,14 @@ def recurrent_layers():
 
 
 @backend
+def test_stacked_cells_become_one_module_per_cell():
+    cells = layers.RNN([layers.GRUCell(6), layers.LSTMCell(4), layers.SimpleRNNCell(8)], go_backwards=True, name="r")
+    module = converted(seq(cells, layers.Dense(3)), floats())
+    assert [(type(m), m.input_size, m.hidden_size) for m in module.children() if not isinstance(m, nn.Linear)] == [
+        (nn.GRU, FEATURES, 6), (nn.LSTM, 6, 4), (nn.RNN, 4, 8)]
+
+
+@backend
 def test_each_recurrent_layer_converts_to_its_torch_module():
     made = recurrent_layers()
     module = converted(branches([layer for layer, _ in made]), floats())
@@ -262,7 +270,9 @@ def refusal(model, x=None, **kwargs) -> str:
      r"'r' \(GRU\) uses activation='relu'"),
     (lambda: seq(layers.GRU(4, reset_after=False, name="r"), layers.Dense(2)),
      r"'r' \(GRU\) has reset_after=False"),
-    (lambda: seq(layers.RNN([layers.GRUCell(4), layers.GRUCell(4)], name="r"), layers.Dense(2)),
+    (lambda: keras.Model(*(lambda i: (i, layers.Dense(2)(layers.RNN([layers.GRUCell(4), layers.LSTMCell(4)],
+                                                                     return_state=True, name="r")(i)[0])))(
+        keras.Input((STEPS, FEATURES)))),
      r"'r' \(RNN\) runs a StackedRNNCells"),
     (lambda: seq(layers.LSTM(4, name="r"), layers.LayerNormalization(rms_scaling=True, name="n"), layers.Dense(2)),
      r"'n' \(LayerNormalization\) has rms_scaling=True"),
