@@ -195,7 +195,7 @@ def _first_difference(keras_model, module, builder, x: np.ndarray, where: str) -
         functional = graph_of(keras_model, where)
         pairs = [(s, t, builder.values[id(t)]) for s in steps(functional) for t in s.outputs[:1]
                  if id(t) in builder.values]
-        probe = keras.Model(functional.inputs, [t for _, t, _ in pairs])
+        probe = keras.Model(functional.inputs[0], [t for _, t, _ in pairs])
         keras_values = probe(x, training=False)
         seen = {}
 
