@@ -255,6 +255,17 @@ class Subclassed(keras.Model):
         return self.head(self.rnn(x))
 
 
+def functional(body):
+    """``keras.Model(i, body(i))`` for a float sequence input ``i``."""
+    inputs = keras.Input((STEPS, FEATURES))
+    return keras.Model(inputs, body(inputs))
+
+
+def called_once(model):
+    model(floats())  # a subclassed model is built by its first call, as a trained one has been
+    return model
+
+
 def refusal(model, x=None, **kwargs) -> str:
     with pytest.raises(ConversionError) as e:
         convert_keras_model(model, floats() if x is None else x, **kwargs)
@@ -271,9 +282,8 @@ def refusal(model, x=None, **kwargs) -> str:
      r"'r' \(GRU\) uses activation='relu'"),
     (lambda: seq(layers.GRU(4, reset_after=False, name="r"), layers.Dense(2)),
      r"'r' \(GRU\) has reset_after=False"),
-    (lambda: keras.Model(*(lambda i: (i, layers.Dense(2)(layers.RNN([layers.GRUCell(4), layers.LSTMCell(4)],
-                                                                     return_state=True, name="r")(i)[0])))(
-        keras.Input((STEPS, FEATURES)))),
+    (lambda: functional(lambda i: layers.Dense(2)(layers.RNN([layers.GRUCell(4), layers.LSTMCell(4)],
+                                                             return_state=True, name="r")(i)[0])),
      r"'r' \(RNN\) runs a StackedRNNCells"),
     (lambda: seq(layers.LSTM(4, name="r"), layers.LayerNormalization(rms_scaling=True, name="n"), layers.Dense(2)),
      r"'n' \(LayerNormalization\) has rms_scaling=True"),
@@ -288,10 +298,9 @@ def refusal(model, x=None, **kwargs) -> str:
      r"keras layer 'd' \(Dense\) uses activation 'selu', which convert does not map"),
     (lambda: seq(layers.LSTM(4), layers.Dense(2, dtype="mixed_float16", name="d")),
      r"'d' \(Dense\) keeps float32 weights and computes in float16; convert works in float32"),
-    (lambda: keras.Model(*(lambda i: (i, layers.Dense(2)(ops.cumsum(layers.LSTM(4, return_sequences=True)(i),
-                                                                     axis=1)[:, -1])))(keras.Input((STEPS, FEATURES)))),
+    (lambda: functional(lambda i: layers.Dense(2)(ops.cumsum(layers.LSTM(4, return_sequences=True)(i), axis=1)[:, -1])),
      r"keras op 'cumsum' \(Cumsum\) has no torch mapping"),
-    (lambda: (lambda m: (m(floats()), m)[1])(Subclassed()), r"is a subclassed keras.Model \(Subclassed\).*functional API"),
+    (lambda: called_once(Subclassed()), r"is a subclassed keras.Model \(Subclassed\).*functional API"),
 ])
 @pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")  # Keras deprecates it; users still have it
 def test_what_has_no_exact_torch_counterpart_is_refused_by_name(make, expected):
