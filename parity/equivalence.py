@@ -432,10 +432,19 @@ def _units_from_calls(calls, names, x: np.ndarray) -> list[_Unit]:
             continue
         if kind == "batchnorm" and value.ndim == 3:
             value = value.transpose(1, 2)  # (batch, channels, time) -> (batch, time, channels), Keras's layout
-        elif value.ndim >= 3 and time_major:
+        elif value.ndim >= 3 and _is_time_major(tuple(value.shape[:2]), x.shape, time_major):
             value = value.transpose(0, 1)
         units.append(_Unit(name, kind, module, value=_numpy(value)))
     return units
+
+
+def _is_time_major(leading: tuple, x_shape: tuple, flowing: bool) -> bool:
+    """Whether a 3-D tensor whose first two axes are ``leading`` is (time, batch, ...): its shape says so unless
+    batch and time have one length; then the orientation of the last recurrent module (or embedding) decides."""
+    batch, steps = x_shape[0], x_shape[1] if len(x_shape) > 1 else None
+    if batch == steps or leading not in ((batch, steps), (steps, batch)):
+        return flowing
+    return leading == (steps, batch)
 
 
 def _numpy(t) -> np.ndarray:

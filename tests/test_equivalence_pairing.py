@@ -391,3 +391,64 @@ def test_the_layer_rtol_is_relative_to_the_torch_outputs_magnitude(built, head_s
                                                  rf"{fc.max_abs_diff:.3g} \(atol 0, rtol {1.5 * fc.max_abs_diff:g} × "
                                                  rf"max\|torch\| {fc.scale:.3g} = "):
             assert_equivalent(torch_model, keras_model, x, atol=0, rtol=1.5 * fc.max_abs_diff)
+
+
+# --- wrappers and transposes --------------------------------------------------------------------------------
+
+class Merges(nn.Module):
+    """Token ids transposed to time-major, a time-major bidirectional RNN whose directions are summed, BatchNorm1d
+    over (batch, channels, time), then a two-layer bidirectional GRU started from explicit zeros, out[:, -1]."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 8)
+        self.rnn = nn.RNN(8, 6, bidirectional=True)                    # batch_first=False
+        self.bn = nn.BatchNorm1d(6)
+        self.gru = nn.GRU(6, 5, num_layers=2, bidirectional=True, batch_first=True)
+        self.fc = nn.Linear(10, 3)
+        with torch.no_grad():
+            self.bn.running_mean.uniform_(-0.2, 0.2)
+            self.bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.embedding(ids.T))                       # (time, batch, 12)
+        out = (out[..., :6] + out[..., 6:]).transpose(0, 1)            # (batch, time, 6): merge_mode="sum"
+        out = self.bn(out.transpose(1, 2)).transpose(1, 2)             # BatchNorm1d reads (batch, channels, time)
+        h0 = torch.zeros(4, ids.shape[0], 5)                           # (layers * directions, batch, hidden)
+        out, _ = self.gru(out, h0)                                     # (batch, time, 10)
+        return self.fc(out[:, -1])
+
+
+def keras_merges(torch_model):
+    ids = keras.Input((STEPS,), dtype="int32")
+    embedding = keras.layers.Embedding(VOCAB, 8)
+    rnn = keras.layers.Bidirectional(keras.layers.SimpleRNN(6, return_sequences=True), merge_mode="sum")
+    bn = keras.layers.BatchNormalization(epsilon=1e-5)
+    gru1 = keras.layers.Bidirectional(keras.layers.GRU(5, return_sequences=True))
+    gru2 = keras.layers.Bidirectional(keras.layers.GRU(5, return_sequences=True), merge_mode=None, name="split")
+    fc = keras.layers.Dense(3)
+    forward, backward = gru2(gru1(bn(rnn(embedding(ids)))))
+    model = keras.Model(ids, fc(keras.layers.Concatenate()([forward, backward])[:, -1]))
+    embedding.set_weights([_np(torch_model.embedding.weight)])
+    copy_recurrent(torch_model.rnn, 0, rnn)
+    copy_norm(torch_model.bn, bn)
+    copy_recurrent(torch_model.gru, 0, gru1)
+    copy_recurrent(torch_model.gru, 1, gru2)
+    copy_linear(torch_model.fc, fc)
+    return model
+
+
+def test_merge_modes_time_major_tokens_and_channels_first_batchnorm_pair():
+    torch.manual_seed(3)
+    torch_model = Merges().eval()
+    keras_model = keras_merges(torch_model)
+    x = inputs_for("embedding-bilstm")[0]
+    report = assert_equivalent(torch_model, keras_model, x)
+    assert [d.torch_name for d in report.layers] == ["embedding", "rnn", "bn", "gru:l0", "gru:l1", "fc"]
+    assert [d.torch_shape for d in report.layers] == [(BATCH, STEPS, 8), (BATCH, STEPS, 6), (BATCH, STEPS, 6),
+                                                      (BATCH, STEPS, 10), (BATCH, STEPS, 10), (BATCH, 3)]
+    assert report.layers[-2].keras_name == "split" and report.max_abs_diff <= 1e-5
+    with torch.no_grad():
+        torch_model.gru.weight_hh_l0_reverse[:, 1] += 0.3
+    with pytest.raises(AssertionError, match=r"^layer 3 \(torch 'gru:l0', keras '\w+'\): the output sequence differs"):
+        assert_equivalent(torch_model, keras_model, x)
