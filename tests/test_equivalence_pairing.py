@@ -452,3 +452,37 @@ def test_merge_modes_time_major_tokens_and_channels_first_batchnorm_pair():
         torch_model.gru.weight_hh_l0_reverse[:, 1] += 0.3
     with pytest.raises(AssertionError, match=r"^layer 3 \(torch 'gru:l0', keras '\w+'\): the output sequence differs"):
         assert_equivalent(torch_model, keras_model, x)
+
+
+class TimeMajorWithoutTranspose(TimeMajor):
+    """The time-major RNN fed (batch, time, features) as it comes: it reads the batch as time."""
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[-1])
+
+
+def test_a_time_major_module_fed_batch_first_is_caught_and_explained(built):
+    torch_model, keras_model = built["time-major"]
+    wrong = TimeMajorWithoutTranspose()
+    wrong.load_state_dict(torch_model.state_dict())
+    with pytest.raises(AssertionError, match=r"^layer 0 \(torch 'rnn', keras 'rnn_of_cell'\): the output sequence has "
+                                             r"shape \(7, 6, 8\) in torch but \(6, 7, 8\) in keras \(batch and time "
+                                             r"swapped: a batch_first=False torch module reads \(time, batch, "
+                                             r"features\); transpose x in its forward\)"):
+        assert_equivalent(wrong, keras_model, inputs_for("time-major")[0])
+
+
+def test_layers_that_cannot_compute_the_same_thing_are_refused_with_the_reason(built):
+    _, keras_model = built["unequal-grus"]
+    x = inputs_for("unequal-grus")[0]
+    inputs = keras.Input((STEPS, 4))
+    hidden = keras.layers.GRU(12, return_sequences=True, reset_after=False, name="gru_v2")(inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.GRU(5, return_sequences=True)(hidden))
+    other = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    with pytest.raises(ConversionError, match=r"^paired layer 0, torch 'gru1' \(GRU\) and keras 'gru_v2' \(GRU\), "
+                                              r"cannot compute the same thing: keras GRU reset_after=False applies"):
+        check_equivalent(UnequalGRUs(), other, x)
+    with pytest.raises(ConversionError, match=r"precisions differ: torch parameters are float64, keras '\w+' keeps "
+                                              r"float32 weights and computes in float32$"):
+        check_equivalent(UnequalGRUs().double(), keras_model, x)
