@@ -355,14 +355,9 @@ def _torch_units(model, x: np.ndarray, caller: str):
     """Run ``model`` once on ``x`` with hooks: its paired layers in call order, each holding its output
     (batch-first), and the model's output."""
     import torch
-    names = {}
+    names = {}  # every module that carries computation, and (to refuse them if called) other owners of parameters
     for name, module in model.named_modules():
-        kind = _torch_kind(module)
-        if kind is None and any(True for _ in module.parameters(recurse=False)):
-            raise ConversionError(f"torch module '{name or type(module).__name__}' ({type(module).__name__}) has "
-                                  "parameters but no Keras counterpart that check_equivalent pairs (Embedding, "
-                                  "RNN/GRU/LSTM, Linear, LayerNorm, BatchNorm1d)")
-        if kind is not None:
+        if _torch_kind(module) is not None or (name and any(True for _ in module.parameters(recurse=False))):
             names[module] = name or type(module).__name__
     calls = []
 
@@ -406,6 +401,10 @@ def _units_from_calls(calls, names, x: np.ndarray) -> list[_Unit]:
     time_major = False  # whether the 3-D tensors flowing now are (time, batch, features)
     for module, args, kwargs, output in calls:
         kind = _torch_kind(module)
+        if kind is None:  # a module the forward calls, with parameters of its own; an unused one is left out
+            raise ConversionError(f"torch module '{names[module]}' ({type(module).__name__}) has parameters but no "
+                                  "Keras counterpart that check_equivalent pairs (Embedding, RNN/GRU/LSTM, Linear, "
+                                  "LayerNorm, BatchNorm1d)")
         seen[module] = seen.get(module, 0) + 1
         name = names[module] + (f"#{seen[module]}" if seen[module] > 1 else "")
         value = output[0] if isinstance(output, tuple) else output

@@ -269,6 +269,14 @@ class ExtraLinear(UnequalGRUs):
         return self.extra(super().forward(x))
 
 
+class WithUnusedModules(UnequalGRUs):
+    """Modules the forward never calls, one of a paired kind and one not: both are left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused_linear, self.unused_conv = nn.Linear(5, 3), nn.Conv1d(4, 4, 1)
+
+
 class GRUThenLSTM(nn.Module):
     def __init__(self):
         super().__init__()
@@ -300,6 +308,9 @@ def test_a_layer_without_counterpart_is_named_in_one_line(built):
         check_equivalent(UnequalGRUs(), longer, x)
     with pytest.raises(AssertionError, match=r"^the models cannot be paired layer by layer: keras layer 'extra_norm'"):
         assert_equivalent(UnequalGRUs(), longer, x)
+    unused = WithUnusedModules()
+    unused.load_state_dict(built["unequal-grus"][0].state_dict(), strict=False)
+    assert [d.torch_name for d in assert_equivalent(unused, keras_model, x).layers] == ["gru1", "gru2", "head"]
     with pytest.raises(ConversionError) as info:
         check_equivalent(torch.nn.Sequential(nn.Conv1d(7, 7, 1)), keras_model, x)
     assert str(info.value).startswith("torch module '0' (Conv1d) has parameters but no Keras counterpart")
