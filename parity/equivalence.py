@@ -666,6 +666,11 @@ def check_equivalent(torch_model, keras_model, x, y=None, *, gradients: bool = F
     x, y = check_arguments(torch_model, keras_model, x, "check_equivalent", y)
     if gradients and y is None:
         raise ConfigError("check_equivalent: gradients=True needs the labels y")
+    classes = keras_model.outputs[0].shape[-1]
+    if gradients and classes is not None and classes < 2:
+        raise ConfigError(f"check_equivalent: gradients=True compares the gradients of the cross-entropy of the "
+                          f"logits, which needs at least two logits; the models have {classes}: compare the layers "
+                          "and outputs with gradients=False")
     ks = _keras_units(keras_model)
     ts, torch_logits = _torch_units(torch_model, x, "check_equivalent")
     pairs = _pair(ts, ks)
@@ -719,10 +724,6 @@ def _readouts(fc, sequence: np.ndarray, torch_logits, keras_logits) -> str | Non
 def _gradient_differences(torch_model, keras_model, pairs, x, y) -> list[GradientDifference]:
     import torch
     from parity.lockstep import keras_gradients
-    classes = keras_model.outputs[0].shape[-1]
-    if classes is not None and classes < 2:
-        raise ConfigError(f"check_equivalent: gradients=True compares the gradients of the cross-entropy of the "
-                          f"logits, which needs at least two logits; the models have {classes}")
     params = {name: p for name, p in torch_model.named_parameters() if p.requires_grad}
     was_training = torch_model.training
     torch_model.eval()

@@ -497,3 +497,16 @@ def test_layers_that_cannot_compute_the_same_thing_are_refused_with_the_reason(b
     with pytest.raises(ConversionError, match=r"precisions differ: torch parameters are float64, keras '\w+' keeps "
                                               r"float32 weights and computes in float32$"):
         check_equivalent(UnequalGRUs().double(), keras_model, x)
+
+
+def test_gradients_need_labels_and_two_logits(built):
+    torch_model, keras_model = built["unequal-grus"]
+    x, y = inputs_for("unequal-grus")
+    with pytest.raises(ConfigError, match=r"^check_equivalent: gradients=True needs the labels y$"):
+        check_equivalent(torch_model, keras_model, x, gradients=True)
+    one_logit = nn.Sequential()  # a torch side is not even run: the Keras model's output width decides
+    inputs = keras.Input((STEPS, 4))
+    binary = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GRU(5)(inputs)))
+    with pytest.raises(ConfigError, match=r"needs at least two logits; the models have 1: compare the layers and "
+                                          r"outputs with gradients=False$"):
+        check_equivalent(one_logit, binary, x, y % 2, gradients=True)
