@@ -63,9 +63,7 @@ fila, como 28 pasos de tiempo de 28 características.
 - Ver lo único que cambia al apilar capas recurrentes en Keras: `return_sequences`.
 - Entrenarla con la receta del cuaderno y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install keras jax matplotlib
+# install: keras>=3.15 jax matplotlib
 """en
 ## Libraries and setup
 

@@ -35,9 +35,7 @@ fila, como 28 pasos de tiempo de 28 características.
 - Definir en PyTorch un modelo con tres capas recurrentes, una encima de otra.
 - Entrenarlo con un bucle escrito a mano y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install torch torchinfo matplotlib
+# install: torch torchinfo matplotlib
 """es
 ## Bibliotecas y configuración
 
