@@ -7,8 +7,9 @@
 Each notebook in ``guide/notebooks/`` (stored without outputs) is executed with nbclient in the
 quick recipe (2 epochs, batch 64, 2,560 training images), alone in an empty folder as a reader
 would run it, into ``.cache/site/``.  A stamp (the notebook's hash and the recipe) skips the run
-when nothing changed.  Then each language's copies are written, with a line of links under the
-title (download the .ipynb, open it in Colab), to ``guide/en/notebooks/`` and
+when nothing changed.  Then each language's copies are written, with a line under the title that
+links the .ipynb for download (the site adds Colab and GitHub when the repository is known),
+to ``guide/en/notebooks/`` and
 ``guide/es/notebooks/`` (ignored by git), where mkdocs-jupyter renders them as pages.
 
 Both sites have the same two notebook pages, ``notebooks/keras`` and ``notebooks/pytorch``, so
@@ -60,8 +61,6 @@ LINKS = {
     "es": "**{name}** · <a href=\"{download}\" download=\"{name}\">Descarga el cuaderno</a> (con las salidas "
           "de abajo, de una ejecución rápida: 2 épocas, lotes de 64, 2560 imágenes de entrenamiento)",
 }
-COLAB = {"en": " · [Open in Colab]({colab}) · [View on GitHub]({github})",
-         "es": " · [Ábrelo en Colab]({colab}) · [Míralo en GitHub]({github})"}
 # Notebook cells are rendered by nbconvert, not MkDocs: links in them are URLs of the built site.
 IN_SPANISH = ("*This notebook is in Spanish. [The walkthrough](../../walkthrough/) sets each of its "
               "cells, with English comments, beside its Keras translation.*")
@@ -266,15 +265,13 @@ def site_links(markdown: str, language: str, page_name: str) -> str:
     return GUIDE_LINK.sub(lambda m: f"]({get_relative_url(in_site(m[1], m[2]), here)}{m[3] or ''})", markdown)
 
 
-def page(language: str, page_name: str, notebook: str, repo: str):
+def page(language: str, page_name: str, notebook: str):
     """The executed notebook with a line of links under its title, as a page of one language."""
     import nbformat
     nb = nbformat.read(CACHE / notebook, as_version=4)
-    line = LINKS[language].format(name=notebook, download=f"../{page_name}")
-    if repo:  # no repository known: no Colab link, rather than one that leads nowhere
-        line += COLAB[language].format(colab=colab_url(repo, notebook),
-                                       github=f"https://github.com/{repo}/blob/main/guide/notebooks/{notebook}")
-    lines = [line]
+    # the Colab and GitHub links are added by guide/site_hooks.py when the site is built, only
+    # when the repository is known then
+    lines = [LINKS[language].format(name=notebook, download=f"../{page_name}")]
     if language == "en" and notebook.endswith("_es.ipynb"):
         lines.append(IN_SPANISH)
     cell = nbformat.v4.new_markdown_cell("\n\n".join(lines))
@@ -297,7 +294,6 @@ def page(language: str, page_name: str, notebook: str, repo: str):
 
 
 def prepare(force: bool = False) -> None:
-    repo = repository()
     names = sorted({n for pages in PAGES.values() for n in pages.values()})
     if force:
         for name in names:
@@ -308,9 +304,8 @@ def prepare(force: bool = False) -> None:
             print(f"{name}: {what}" + (f" in {seconds:.0f} s" if seconds else " (stamp matches)"))
     for language, pages in PAGES.items():
         for page_name, notebook in pages.items():
-            page(language, page_name, notebook, repo)
-    print(f"notebook pages written to guide/en/notebooks and guide/es/notebooks "
-          f"(Colab: {repo or 'no repository known, no Colab links'})")
+            page(language, page_name, notebook)
+    print("notebook pages written to guide/en/notebooks and guide/es/notebooks")
 
 
 def main(argv=None) -> int:

@@ -60,10 +60,11 @@ NOTEBOOK_LINKS = {
     "es": ("Descarga esta página como cuaderno", "Ábrela en Colab", "Fuente en GitHub"),
 }
 ROOT = Path(__file__).resolve().parents[1]
-LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+LINK = re.compile(r"(!?\[(?:[^\[\]]|\[[^\]]*\])*\])\(([^)\s]+)\)")  # [text](target), text may hold [x]
 FENCE = re.compile(r"^\s*(```|~~~)")
 
 log = logging.getLogger("mkdocs.hooks.site")  # a warning here fails the strict build
+REPOSITORY: dict[str, str | None] = {}  # "name": OWNER/NAME or None, found once per build (on_config)
 
 
 def _site_module():
@@ -113,6 +114,7 @@ def pages_of(docs_dir: Path, language: str) -> set[str]:
 @event_priority(100)  # before mkdocs-static-i18n (-100) builds each language's navigation
 def on_config(config):
     # mkdocs-static-i18n would quietly show the English page in the Spanish site
+    REPOSITORY["name"] = _site_module().repository()  # once per build: it may ask git
     docs = Path(config.docs_dir)
     english_pages, spanish_pages = (pages_of(docs, language) for language in LANGUAGE_FOLDERS)
     for missing, language in ((english_pages - spanish_pages, "es"), (spanish_pages - english_pages, "en")):
@@ -184,9 +186,9 @@ def _relink(target: str, page, config, files) -> str:
     inside = on_disk.is_relative_to(Path(config.docs_dir).resolve())
     is_page = inside and on_disk.suffix in (".md", ".ipynb") and on_disk.is_relative_to(Path(config.docs_dir, language).resolve())
     if on_disk.exists() and not is_page and not (inside and on_disk.is_file() and on_disk.suffix in (".png", ".svg", ".jpg")):
-        repo = _site_module().repository()
-        if repo is None:  # no repository known: no address on a code host to give
-            return target
+        repo = REPOSITORY.get("name")
+        if repo is None:  # no repository known: no address on a code host to give, so no link
+            return None
         kind = "tree" if on_disk.is_dir() else "blob"
         return f"https://github.com/{repo}/{kind}/main/{on_disk.relative_to(ROOT).as_posix()}{fragment}"
     return target
@@ -200,12 +202,19 @@ def _notebook_links(page, language: str) -> str:
     download, colab, github = NOTEBOOK_LINKS[language]
     links = [f'<a class="page-notebook" href="{get_relative_url(in_site, page.url)}" '
              f'download="{Path(notebook).name}">{download}</a>']
-    repo = site.repository()
+    repo = REPOSITORY.get("name")
     if repo:
         addresses = site.page_links(repo, page.file.src_uri)
         links += [f'<a class="page-colab" href="{html.escape(addresses["colab"])}">{colab}</a>',
                   f'<a class="page-github" href="{html.escape(addresses["github"])}">{github}</a>']
     return '<p class="page-links" markdown="0">' + " · ".join(links) + "</p>"
+
+
+def _link(match, page, config, files) -> str:
+    target = _relink(match[2], page, config, files)
+    if target is None:  # the link's text alone
+        return match[1][1:-1] if match[1].startswith("[") else match[1]
+    return f"{match[1]}({target})"
 
 
 def on_page_markdown(markdown, page, config, files):
@@ -222,7 +231,7 @@ def on_page_markdown(markdown, page, config, files):
         if FENCE.match(line):
             fenced = not fenced
         elif not fenced:
-            line = LINK.sub(lambda m: m[1] + _relink(m[2], page, config, files) + m[3], line)
+            line = LINK.sub(lambda m: _link(m, page, config, files), line)
         lines.append(line)
     return FENCE_MARKS.sub(r"\1", "\n".join(lines))
 
@@ -255,6 +264,48 @@ def on_page_content(content, page, config, files):
     if page.file.src_uri.endswith(".md"):
         content = label_table_cells(content)
     return content
+
+
+HEADING_ID = re.compile(r'<h[1-6] id="([^"]+)"')
+ANCHOR_HREF = re.compile(r'href="#([^"]+)"')
+
+
+def _mend_notebook_anchors(output: str) -> str:
+    """mkdocs-jupyter's table of contents slugs a heading without its code (``#a-model-with-several-layers``)
+    while nbconvert's heading keeps it (``a-model-with-several-rnn-layers``): each link to a missing
+    anchor goes to the heading whose words hold the link's, in order."""
+    ids = HEADING_ID.findall(output)
+    present = set(re.findall(r'\bid="([^"]+)"', output))
+
+    def holds(words: list[str], candidate: str) -> bool:
+        rest = iter(candidate.split("-"))
+        return all(word in rest for word in words)  # a subsequence, in order
+
+    def mend(match):
+        anchor = match.group(1)
+        if anchor in present:
+            return match.group(0)
+        found = [i for i in ids if holds(anchor.split("-"), i)]
+        return f'href="#{found[0]}"' if found else match.group(0)
+    return ANCHOR_HREF.sub(mend, output)
+
+
+def _notebook_page_links(output: str, page, language: str) -> str:
+    """A notebook page's line of links (written by guide.site prepare: the download link) gets
+    the Colab and GitHub links when the repository is known."""
+    site = _site_module()
+    repo = REPOSITORY.get("name")
+    notebook = site.PAGES.get(language, {}).get(Path(page.file.src_uri).name)
+    if not repo or not notebook:
+        return output
+    download = re.search(rf'<a [^>]*download="{re.escape(notebook)}"[^>]*>.*?</p>', output, re.S)
+    if not download:
+        return output
+    _, colab, github = NOTEBOOK_LINKS[language]
+    links = (f' · <a class="page-colab" href="{html.escape(site.colab_url(repo, notebook))}">{colab}</a>'
+             f' · <a class="page-github" href="https://github.com/{repo}/blob/main/guide/notebooks/{notebook}">{github}</a>')
+    end = download.end() - len("</p>")
+    return output[:end] + links + output[end:]
 
 
 def on_post_page(output, page, config):
@@ -291,6 +342,7 @@ def on_post_page(output, page, config):
         target.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, target)
     if page.file.src_uri.endswith(".ipynb"):
+        output = _notebook_page_links(_mend_notebook_anchors(output), page, language)
         dest = Path(page.file.abs_dest_path)  # .../notebooks/keras/index.html
         shutil.copyfile(page.file.abs_src_path, dest.parent.parent / Path(page.file.src_uri).name)
     return output
@@ -329,10 +381,17 @@ CONFIG_PATCH = """<script>(function () {
 })();</script>"""
 
 
-def _relative_404(page: str, base_path: str) -> str:
-    """The 404 page's absolute links (from ``base_path``) made relative to its own folder: the
-    document's base, set by ROOT_FINDER, then gives them the root they need."""
-    return re.sub(r'((?:href|src)=")' + re.escape(base_path), r"\1", page)
+def _relative_404(page: str, site_path: str, language: str) -> str:
+    """A 404 page's absolute links (MkDocs writes them from ``site_path``, the root) made relative
+    to its language's folder, which ROOT_FINDER makes the document's base; the language menu and
+    the alternate links lead to each language's root."""
+    up = "" if language == DEFAULT_LANGUAGE else "../"
+    here = _language_url(language, "./")
+    page = re.sub(r'((?:href|src)=")' + re.escape(site_path), lambda m: m[1] + up, page)
+    page = MENU_LINK.sub(lambda m: (f'<a href="{get_relative_url(_language_url(m[1], "./"), here)}" hreflang="{m[1]}" '
+                                    f'target="_self" class="md-select__link">'), page)
+    return ALTERNATE.sub(lambda m: f'<link rel="alternate" href="{get_relative_url(_language_url(m[1], "./"), here)}" '
+                                   f'hreflang="{m[1]}">', page)
 
 
 @event_priority(-200)  # after mkdocs-static-i18n (-100) has built every language and its index
@@ -360,18 +419,27 @@ def on_post_build(config):
     known = urlsplit(config.site_url or "/").path or "/"
     known = known if known.endswith("/") else known + "/"
     tops = sorted(p.name for p in site.iterdir() if p.is_dir() and p.name not in LANGUAGE_FOLDERS)
-    for language in LANGUAGE_FOLDERS:
+    for language, text in NOT_FOUND.items():  # every language built so far, from its own template
         own = "" if language == DEFAULT_LANGUAGE else language
-        page = site / _language_url(language, "404.html")
-        if not page.is_file():
-            continue
-        text = page.read_text(encoding="utf-8")
-        base_path = known + (f"{own}/" if own else "")
-        text = _relative_404(text, base_path)
+        text = _relative_404(text, known, language)
         finder = ROOT_FINDER % {"tops": json.dumps(tops), "known": json.dumps(known), "own": json.dumps(own),
                                 "languages": json.dumps([l for l in LANGUAGE_FOLDERS if l != DEFAULT_LANGUAGE])}
         text = text.replace("<head>", "<head>" + finder, 1)
         config_end = re.search(r'<script id="__config"[^>]*>.*?</script>', text, re.S)
         if config_end:
             text = text[:config_end.end()] + CONFIG_PATCH + text[config_end.end():]
-        page.write_text(text, encoding="utf-8")
+        target = site / _language_url(language, "404.html")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+NOT_FOUND: dict[str, str] = {}  # language -> its 404 page as MkDocs rendered it
+
+
+def on_post_template(output_content, template_name, config):
+    """mkdocs-static-i18n builds every language's 404.html into the site's root, each over the
+    last: keep each, for on_post_build to write where it belongs (es/404.html)."""
+    if template_name == "404.html":
+        language = config.theme.get("language", DEFAULT_LANGUAGE)
+        NOT_FOUND[language if language in LANGUAGE_FOLDERS else DEFAULT_LANGUAGE] = output_content
+    return output_content
