@@ -352,32 +352,42 @@ def on_post_page(output, page, config):
 
 # The 404 page is served for any missing address, at any depth, so its links cannot be relative
 # to where it is. MkDocs writes them from the site's root path ("/", or the path of site_url);
-# this script, first in the page's head, finds the site's root in the address instead (the
-# part before the first of the site's top folders, or before a language's folder) and sets the
-# document's base there, so that the same page works at / and under /REPO/.  On the Spanish
-# part of the site (ROOT/es/...), the root's 404 page hands over to the Spanish one.
+# this script, first in the page's head, finds the site's root in the address instead: the part
+# before the first of the site's top folders or language folders; else the path of site_url, if
+# the address is under it; else the deepest folder of the address that holds the site's search
+# index (asked with a HEAD request). It sets the document's base there, so that the same page
+# works at / and under /REPO/. On the Spanish part of the site (ROOT/es/...), the root's 404
+# page hands over to the Spanish one.
 ROOT_FINDER = """<script>(function () {
-  var tops = %(tops)s, languages = %(languages)s, own = %(own)s;
-  var parts = location.pathname.split("/").slice(1, -1), root = "/";
-  var known = %(known)s;
-  for (var i = 0; i <= parts.length; i++) {
-    var candidate = "/" + parts.slice(0, i).join("/") + (i ? "/" : "");
-    if (i < parts.length && (tops.indexOf(parts[i]) >= 0 || languages.indexOf(parts[i]) >= 0)) { root = candidate; break; }
-    if (candidate === known) { root = candidate; }
+  var tops = %(tops)s, languages = %(languages)s, own = %(own)s, known = %(known)s;
+  var parts = location.pathname.split("/").slice(1, -1), root = null, i;
+  var folder = function (n) { return "/" + parts.slice(0, n).join("/") + (n ? "/" : ""); };
+  for (i = 0; i < parts.length && root === null; i++) {
+    if (tops.indexOf(parts[i]) >= 0 || languages.indexOf(parts[i]) >= 0) root = folder(i);
   }
+  if (root === null && known !== "/" && location.pathname.indexOf(known) === 0) root = known;
+  for (i = parts.length; i >= 0 && root === null; i--) {
+    try {
+      var probe = new XMLHttpRequest();
+      probe.open("HEAD", folder(i) + "search/search_index.json", false);
+      probe.send();
+      if (probe.status === 200) root = folder(i);
+    } catch (error) {}
+  }
+  root = root || known;
   var rest = location.pathname.slice(root.length);
   if (!own) {
-    for (var j = 0; j < languages.length; j++) {
-      if (rest.indexOf(languages[j] + "/") === 0) { location.replace(root + languages[j] + "/404.html"); return; }
+    for (i = 0; i < languages.length; i++) {
+      if (rest.indexOf(languages[i] + "/") === 0) { location.replace(root + languages[i] + "/404.html"); return; }
     }
   }
   window.__siteBase = root + (own ? own + "/" : "");
-  document.write('<base href="' + window.__siteBase + '">');
+  document.write('<base href="' + window.__siteBase + '">' + %(page)s);
 })();</script>"""
 # Material's own scripts take the site's root from its JSON configuration: the same root.
 CONFIG_PATCH = """<script>(function () {
   var element = document.getElementById("__config"), config = JSON.parse(element.textContent);
-  config.base = window.__siteBase.replace(/\\/$/, ""); element.textContent = JSON.stringify(config);
+  config.base = window.__siteBase; element.textContent = JSON.stringify(config);
 })();</script>"""
 
 
@@ -422,12 +432,16 @@ def on_post_build(config):
     for language, text in NOT_FOUND.items():  # every language built so far, from its own template
         own = "" if language == DEFAULT_LANGUAGE else language
         text = _relative_404(text, known, language)
-        finder = ROOT_FINDER % {"tops": json.dumps(tops), "known": json.dumps(known), "own": json.dumps(own),
-                                "languages": json.dumps([l for l in LANGUAGE_FOLDERS if l != DEFAULT_LANGUAGE])}
-        text = text.replace("<head>", "<head>" + finder, 1)
         config_end = re.search(r'<script id="__config"[^>]*>.*?</script>', text, re.S)
         if config_end:
             text = text[:config_end.end()] + CONFIG_PATCH + text[config_end.end():]
+        # Everything after <head> is written by the script, once the base is set: the browser's
+        # preloader would otherwise fetch every asset from the wrong folder first.
+        head, _, rest = text.partition("<head>")
+        page = json.dumps(rest).replace("</", "<\\/")  # no "</script>" inside the script
+        text = head + "<head>" + ROOT_FINDER % {
+            "tops": json.dumps(tops), "known": json.dumps(known), "own": json.dumps(own), "page": page,
+            "languages": json.dumps([l for l in LANGUAGE_FOLDERS if l != DEFAULT_LANGUAGE])}
         target = site / _language_url(language, "404.html")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
