@@ -10,7 +10,7 @@ the training recipe are the same; only the library changes. The notebook needs n
 pip packages, so it runs on Colab, on a laptop or offline, and on any of Keras's three
 backends: JAX, TensorFlow or PyTorch.
 
-The guide's pages: [start](../en/index.md) · [the notebook, step by step](../en/walkthrough/index.md) · [reference table](../en/reference.md) · [why the numbers differ](../en/differ.md).
+The guide's pages: [start](../en/index.md) · [the notebook, step by step](../en/walkthrough/index.md) · [reference table](../en/topics/index.md) · [why the numbers differ](../en/differ.md).
 
 The guide's walkthrough puts every cell of this notebook next to its PyTorch original.
 
@@ -41,7 +41,7 @@ datos, la red y la receta de entrenamiento son los mismos; solo cambia la biblio
 necesita más que paquetes de pip, así que funciona en Colab, en un portátil o sin conexión,
 y con cualquiera de los tres *backends* de Keras: JAX, TensorFlow o PyTorch.
 
-Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/reference.md) · [por qué difieren los números](../es/differ.md).
+Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/topics/index.md) · [por qué difieren los números](../es/differ.md).
 
 El recorrido paso a paso de la guía pone cada celda de este cuaderno junto a su original de
 PyTorch.
@@ -63,9 +63,7 @@ fila, como 28 pasos de tiempo de 28 características.
 - Ver lo único que cambia al apilar capas recurrentes en Keras: `return_sequences`.
 - Entrenarla con la receta del cuaderno y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install keras jax matplotlib
+# install: keras>=3.15 jax matplotlib
 """en
 ## Libraries and setup
 
@@ -431,7 +429,7 @@ patterns over a longer stretch of time than the one below it.
 
 The guide puts each cell next to the PyTorch original, explains why the two libraries'
 numbers differ, and lists every other difference with an example that runs: start from its
-[reference table](../en/reference.md).
+[reference table](../en/topics/index.md).
 """
 """es
 ## Conclusiones
@@ -446,5 +444,5 @@ de tiempo más largo que la de debajo.
 
 La guía pone cada celda junto al original de PyTorch, explica por qué difieren los números
 de las dos bibliotecas y recoge las demás diferencias, cada una con un ejemplo que se
-ejecuta: empieza por su [tabla de referencia](../es/reference.md).
+ejecuta: empieza por su [tabla de referencia](../es/topics/index.md).
 """

@@ -15,7 +15,7 @@ original. Cambian dos cosas, porque el original dependía de ellas:
 - **`utils.train`**, el bucle de entrenamiento del curso, que no viene con el cuaderno:
   aquí lo escribimos completo.
 
-Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/reference.md) · [por qué difieren los números](../es/differ.md).
+Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/topics/index.md) · [por qué difieren los números](../es/differ.md).
 
 Su traducción a Keras 3 es el cuaderno `keras_rnn_apiladas_es.ipynb`, y el recorrido paso a
 paso de la guía pone cada celda junto a su traducción.
@@ -35,9 +35,7 @@ fila, como 28 pasos de tiempo de 28 características.
 - Definir en PyTorch un modelo con tres capas recurrentes, una encima de otra.
 - Entrenarlo con un bucle escrito a mano y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install torch torchinfo matplotlib
+# install: torch torchinfo matplotlib
 """es
 ## Bibliotecas y configuración
 
