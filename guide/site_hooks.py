@@ -260,10 +260,22 @@ def label_table_cells(content: str) -> str:
     return TABLE.sub(one, content)
 
 
+# Pages that mention every topic in passing: the reference table and the two long notebooks. Search
+# ranks them below the page that explains what a learner typed (Material reads meta.search.boost).
+SEARCH_BELOW = re.compile(r"^(en|es)/(topics/index\.md|notebooks/[\w-]+\.ipynb)$")
+
+
 def on_page_content(content, page, config, files):
     if page.file.src_uri.endswith(".md"):
         content = label_table_cells(content)
     return content
+
+
+@event_priority(100)  # before Material's search plugin indexes the page
+def on_page_context(context, page, config, nav):
+    if SEARCH_BELOW.match(page.file.src_uri):
+        page.meta = {**(page.meta or {}), "search": {"boost": 0.5, **(page.meta or {}).get("search", {})}}
+    return context
 
 
 HEADING_ID = re.compile(r'<h[1-6] id="([^"]+)"')
