@@ -9,16 +9,19 @@ counting.  ``--from-runs`` takes output folders of ``python -m torch_version tra
 --out DIR`` and ``python -m keras_version train --out DIR`` (each holds
 ``metrics.json`` and ``predictions.png``) and writes:
 
-* ``training_curves.png``: every run's loss and accuracy on shared axes;
+* ``training_curves.png``: every run's loss (above) and accuracy (below), stacked so that
+  they read at a phone's width;
 * ``predictions_torch.png`` and ``predictions_keras.png``: the 5 x 5 grids of the
-  first PyTorch run and the first Keras run given.
+  first PyTorch run and the first Keras run given, redrawn from their ``metrics.json``;
+* the same three in Spanish, ``*_es.png`` (titles, axes, legends, class names as the Spanish
+  notebook has them).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import shutil
+import re
 import sys
 from pathlib import Path
 
@@ -163,31 +166,126 @@ def read_run(folder: Path) -> dict:
 FAITHFUL_REPORT = Path(__file__).resolve().parents[1] / "docs" / "results" / "faithful" / "report.json"
 
 
-def describe(runs: list[dict]) -> str:
+# The words of the curves and the grids, per language (the Spanish pages show the *_es.png files).
+# The class names are the Spanish notebook's (guide/notebooks/src).
+FIGURE_WORDS = {
+    "en": {"classes": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+           "expected": "expected", "predicted": "predicted", "right": "{n}/{total} right",
+           "epoch": "epoch", "loss": "loss (log scale)", "accuracy": "accuracy",
+           "train": "training", "val": "validation",
+           "setting": "{epochs} epochs, batch {batch}, {data}{seed}",
+           "subset": "first {n} training images", "all": "all 60,000 training images", "seed": ", seed {seed}",
+           "spread": "One seed only: over {n} seeds, each run's test accuracy\nvaries by {low:.1f} to {high:.1f} points (standard deviation)."},
+    "es": {"classes": ("Camiseta/top", "Pantalón", "Jersey", "Vestido", "Abrigo",
+                       "Sandalia", "Camisa", "Zapatilla", "Bolso", "Botín"),
+           "expected": "esperada", "predicted": "predicha", "right": "{n}/{total} aciertos",
+           "epoch": "época", "loss": "pérdida (escala log.)", "accuracy": "exactitud",
+           "train": "entrenamiento", "val": "validación",
+           "setting": "{epochs} épocas, lotes de {batch}, {data}{seed}",
+           "subset": "primeras {n} imágenes de entrenamiento", "all": "las 60 000 imágenes de entrenamiento",
+           "seed": ", semilla {seed}",
+           "spread": "Una sola semilla: con {n} semillas, la exactitud de prueba de cada ejecución\nvaría entre {low:.1f} y {high:.1f} puntos (desviación típica)."},
+}
+LANGUAGE_SUFFIX = {"en": "", "es": "_es"}
+
+
+def describe(runs: list[dict], language: str = "en") -> str:
     """A title that says what the curves come from (epochs, batch size, training set, seed) and,
     for one seed, how much the seed alone moves the result (``python -m parity compare --seeds 3``)."""
+    words = FIGURE_WORDS[language]
     settings = set()
     for m in runs:
         c = m["config"]
-        data = f"first {c['subset']} training images" if c.get("subset") else "all 60000 training images"
-        seed = f", seed {c['seed']}" if c.get("seed") is not None else ""
-        settings.add(f"{len(m['history']['loss'])} epochs, batch {c['batch_size']}, {data}{seed}")
+        data = words["subset"].format(n=c["subset"]) if c.get("subset") else words["all"]
+        seed = words["seed"].format(seed=c["seed"]) if c.get("seed") is not None else ""
+        settings.add(words["setting"].format(epochs=len(m["history"]["loss"]), batch=c["batch_size"], data=data, seed=seed))
     title = "; ".join(sorted(settings))
     if len({m["config"].get("seed") for m in runs}) == 1 and FAITHFUL_REPORT.is_file():
         rows = json.loads(FAITHFUL_REPORT.read_text())["rows"]
         spread = [100 * row["std"] for row in rows]
-        title += (f"\none seed only: over {len(rows[0]['seeds'])} seeds, each run's test accuracy has a standard "
-                  f"deviation of {min(spread):.1f} to {max(spread):.1f} points (docs/results/faithful)")
+        line = words["spread"].format(n=len(rows[0]["seeds"]), low=min(spread), high=max(spread))
+        title += "\n" + (re.sub(r"(\d)\.(\d)", r"\1,\2", line) if language == "es" else line)  # 2,3 in Spanish
     return title
 
 
-def draw_from_runs(folders: list[Path], out: Path) -> list[Path]:
-    from common.plots import plot_overlay
+def draw_curves(histories: dict[str, dict], path: Path, title: str, language: str = "en") -> Path:
+    """Loss above, accuracy below (stacked, to be read at a phone's width): solid training,
+    dashed validation, one colour per run; the legend under the panels."""
+    import matplotlib.pyplot as plt
+    import numpy as np
 
+    import common.plots  # noqa: F401  (Agg backend and the project's style)
+    words = FIGURE_WORDS[language]
+    fig, (ax_loss, ax_acc) = plt.subplots(2, 1, figsize=(6.4, 8.6), dpi=120, sharex=True)
+    for name, history in histories.items():
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        line, = ax_loss.plot(epochs, history["loss"], lw=2, label=f"{name}, {words['train']}")
+        colour = line.get_color()
+        ax_loss.plot(epochs, history["val_loss"], lw=2, ls="--", color=colour, label=f"{name}, {words['val']}")
+        ax_acc.plot(epochs, history["accuracy"], lw=2, color=colour)
+        ax_acc.plot(epochs, history["val_accuracy"], lw=2, ls="--", color=colour)
+    ax_loss.set_yscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+    for axis in (ax_loss.yaxis,):  # 1.2, 1.4, ... rather than 1.2 x 10^0
+        axis.set_major_formatter(FormatStrFormatter("%.1f"))
+        axis.set_minor_formatter(FormatStrFormatter("%.1f"))
+    ax_loss.set_ylabel(words["loss"], fontsize=14)
+    ax_acc.set_ylabel(words["accuracy"], fontsize=14)
+    ax_acc.set_xlabel(words["epoch"], fontsize=14)
+    for ax in (ax_loss, ax_acc):
+        ax.tick_params(labelsize=12)
+    handles, labels = ax_loss.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=12, frameon=False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.savefig(path, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+def draw_grid(images, labels, predicted, path: Path, title: str, language: str = "en") -> Path:
+    """The 5 x 5 prediction grid of a run, with the expected and predicted class over each image:
+    green when right, red when wrong; labels in ``language``."""
+    import matplotlib.pyplot as plt
+
+    import common.plots  # noqa: F401
+    words = FIGURE_WORDS[language]
+    classes = words["classes"]
+    fig, axes = plt.subplots(5, 5, figsize=(10, 12), dpi=90)
+    for ax, image, label, guess in zip(axes.flat, images, labels, predicted):
+        right = int(label) == int(guess)
+        ax.imshow(image, cmap="Greens" if right else "Reds")
+        ax.set_title(f"{words['expected']}: {classes[label]}\n{words['predicted']}: {classes[guess]}",
+                     fontsize=11, color="darkgreen" if right else "darkred")
+        ax.axis("off")
+    correct = sum(int(a) == int(b) for a, b in zip(labels, predicted))
+    fig.suptitle(f"{title}: {words['right'].format(n=correct, total=len(labels))}", fontsize=16)
+    fig.tight_layout()
+    fig.savefig(path, facecolor="white")
+    plt.close(fig)
+    return Path(path)
+
+
+def grid_images(record: dict):
+    """The 25 test images of a run's grid, checked against the SHA-256 its metrics.json holds."""
+    import hashlib
+
+    import numpy as np
+
+    from common.data import load_fashion_mnist
+    (_, _), (test_images, _) = load_fashion_mnist()
+    images = np.ascontiguousarray(test_images[:len(record["labels"])], np.uint8)
+    if hashlib.sha256(images.tobytes()).hexdigest() != record["images_sha256"]:
+        raise SystemExit("python -m guide.figures: error: the local test images are not the ones this run's "
+                         "grid shows (images_sha256 differs); run make data")
+    return images
+
+
+def draw_from_runs(folders: list[Path], out: Path) -> list[Path]:
+    """The curves and the grids, in English and in Spanish, from the runs' metrics.json (the
+    grids' images are the first test images, checked by their SHA-256)."""
     runs = [read_run(f) for f in folders]
-    for m in runs:
-        if m["framework"] in ("torch", "keras") and not (m["folder"] / "predictions.png").is_file():
-            raise SystemExit(f"python -m guide.figures: error: {m['folder'] / 'predictions.png'} does not exist")
     written = []
     histories = {}
     for m in runs:
@@ -195,16 +293,21 @@ def draw_from_runs(folders: list[Path], out: Path) -> list[Path]:
         while name in histories:
             name += "'"
         histories[name] = m["history"]
-    written.append(plot_overlay(histories, out / "training_curves.png", describe(runs)))
+    for language, suffix in LANGUAGE_SUFFIX.items():
+        written.append(draw_curves(histories, out / f"training_curves{suffix}.png", describe(runs, language), language))
     for framework in ("torch", "keras"):
         mine = [m for m in runs if m["framework"] == framework]
         if not mine:
-            print(f"note: no {framework} run given; predictions_{framework}.png left as it is", file=sys.stderr)
+            print(f"note: no {framework} run given; predictions_{framework}*.png left as they are", file=sys.stderr)
             continue
-        source = mine[0]["folder"] / "predictions.png"
-        target = out / f"predictions_{framework}.png"
-        shutil.copyfile(source, target)
-        written.append(target)
+        record = mine[0].get("prediction_grid")
+        if not record:
+            raise SystemExit(f"python -m guide.figures: error: {mine[0]['folder'] / 'metrics.json'} has no "
+                             "prediction_grid; rerun the training with this version of the project")
+        images = grid_images(record)
+        for language, suffix in LANGUAGE_SUFFIX.items():
+            target = out / f"predictions_{framework}{suffix}.png"
+            written.append(draw_grid(images, record["labels"], record["predicted"], target, mine[0]["label"], language))
     return written
 
 

@@ -7,16 +7,23 @@
 Each notebook in ``guide/notebooks/`` (stored without outputs) is executed with nbclient in the
 quick recipe (2 epochs, batch 64, 2,560 training images), alone in an empty folder as a reader
 would run it, into ``.cache/site/``.  A stamp (the notebook's hash and the recipe) skips the run
-when nothing changed.  Then each language's copies are written, with a line of links under the
-title (download the .ipynb, open it in Colab), to ``guide/en/notebooks/`` and
+when nothing changed.  Then each language's copies are written, with a line under the title that
+links the .ipynb for download (the site adds Colab and GitHub when the repository is known),
+to ``guide/en/notebooks/`` and
 ``guide/es/notebooks/`` (ignored by git), where mkdocs-jupyter renders them as pages.
 
 Both sites have the same two notebook pages, ``notebooks/keras`` and ``notebooks/pytorch``, so
 the language switch leads from one to its counterpart: the Keras notebook in the site's language,
 and the PyTorch notebook, which exists in Spanish only (labelled as such on the English site).
 
-The Colab links need the repository's GitHub name: ``GUIDE_REPOSITORY`` (OWNER/NAME) if set,
-else ``git remote get-url origin`` when it is a GitHub URL, else ``extra.repository`` in mkdocs.yml.
+The Colab and GitHub links need the repository's GitHub name: ``GUIDE_REPOSITORY`` (OWNER/NAME)
+if set, else ``git remote get-url origin`` when it is a GitHub URL.  With neither, the pages carry
+no Colab or GitHub link at all (never a placeholder); the download links always work, offline.
+
+Besides, for ``guide/site_hooks.py``: every Markdown page as a notebook of its own
+(``page_notebook``: prose as Markdown cells, the code of both tabs, PyTorch then Keras, as code
+cells), the Colab and GitHub addresses of a page, and the table of the versions the pages were
+executed with (``tested_versions``).
 """
 from __future__ import annotations
 
@@ -50,10 +57,9 @@ PAGES = {
 }
 LINKS = {
     "en": "**{name}** · <a href=\"{download}\" download=\"{name}\">Download the notebook</a> (with the outputs "
-          "below, from a quick run: 2 epochs, batch 64, 2,560 training images) · [Open in Colab]({colab})",
+          "below, from a quick run: 2 epochs, batch 64, 2,560 training images)",
     "es": "**{name}** · <a href=\"{download}\" download=\"{name}\">Descarga el cuaderno</a> (con las salidas "
-          "de abajo, de una ejecución rápida: 2 épocas, lotes de 64, 2560 imágenes de entrenamiento) · "
-          "[Ábrelo en Colab]({colab})",
+          "de abajo, de una ejecución rápida: 2 épocas, lotes de 64, 2560 imágenes de entrenamiento)",
 }
 # Notebook cells are rendered by nbconvert, not MkDocs: links in them are URLs of the built site.
 IN_SPANISH = ("*This notebook is in Spanish. [The walkthrough](../../walkthrough/) sets each of its "
@@ -64,8 +70,8 @@ class UserError(Exception):
     """A problem the user can fix; main() prints it as one line and exits 2."""
 
 
-def repository() -> str:
-    """OWNER/NAME on GitHub, for the Colab links."""
+def repository() -> str | None:
+    """OWNER/NAME on GitHub, for the Colab and GitHub links; None when no repository is known."""
     name = os.environ.get("GUIDE_REPOSITORY", "").strip()
     if name:
         if not OWNER_NAME.match(name):
@@ -77,18 +83,135 @@ def repository() -> str:
     except (OSError, subprocess.TimeoutExpired):
         url = ""
     found = GITHUB.match(url)
-    if found:
-        return found.group(1)
-    import yaml
-    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
-    name = str((config.get("extra") or {}).get("repository", ""))
-    if not OWNER_NAME.match(name):
-        raise UserError(f"mkdocs.yml: extra.repository is {name!r}, not OWNER/NAME; set it, or GUIDE_REPOSITORY")
-    return name
+    return found.group(1) if found else None
+
+
+# The Pages workflow (.github/workflows/pages.yml) pushes every page's notebook to this branch, as
+# LANGUAGE/PATH.ipynb (en/topics/saving.ipynb), for Colab, which opens notebooks from GitHub only.
+PAGE_NOTEBOOKS_BRANCH = "guide-notebooks"
 
 
 def colab_url(repo: str, notebook: str) -> str:
+    """Colab's address of one of the three notebooks, committed in guide/notebooks/."""
     return f"https://colab.research.google.com/github/{repo}/blob/main/guide/notebooks/{notebook}"
+
+
+def page_notebook_path(src_uri: str) -> str:
+    """``en/topics/saving.md`` -> ``en/topics/saving.ipynb``: the page's notebook, in the site
+    (under the language's folder) and on the notebooks branch."""
+    return src_uri.removesuffix(".md") + ".ipynb"
+
+
+def page_links(repo: str, src_uri: str) -> dict[str, str]:
+    """The Colab address of a Markdown page's notebook and the GitHub address of its source."""
+    return {"colab": f"https://colab.research.google.com/github/{repo}/blob/{PAGE_NOTEBOOKS_BRANCH}/"
+                     f"{page_notebook_path(src_uri)}",
+            "github": f"https://github.com/{repo}/blob/main/guide/{src_uri}"}
+
+
+# --- The versions the pages ran with -----------------------------------------------------------
+
+TESTED = ("torch", "keras", "jax", "tensorflow", "numpy", "matplotlib", "torchmetrics")
+DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu")}  # the pip names that provide it
+VERSION_WORDS = {
+    "en": ("Install what the pages use:", "Versions the pages were executed with", "package", "version"),
+    "es": ("Instala lo que usan las páginas:", "Versiones con las que se ejecutaron las páginas", "paquete", "versión"),
+}
+
+
+def installed_version(package: str) -> str | None:
+    import importlib.metadata
+    for name in DISTRIBUTIONS.get(package, (package,)):
+        try:
+            return importlib.metadata.version(name).split("+")[0]
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tested_versions(language: str) -> str:
+    """Markdown: the ``pip install`` line and a table of the installed versions (this build's)."""
+    install, caption, package, version = VERSION_WORDS[language]
+    rows = [f"| `{name}` | {installed_version(name) or '—'} |" for name in TESTED]
+    python = ".".join(map(str, sys.version_info[:3]))
+    return "\n".join([install, "", "```bash", f"pip install {' '.join(TESTED)}", "```", "",
+                       f"**{caption}** (Python {python}):", "", f"| {package} | {version} |", "|---|---|",
+                       *rows, ""])
+
+
+# --- Every page as a notebook -------------------------------------------------------------------
+
+FENCE_OPEN = re.compile(r"^(\s*)(```+|~~~+)\s*([\w-]*)(.*)$")
+CONTAINER = re.compile(r"^/// (tab|details|admonition|note|warning|tip)(?: \| (.*))?$")
+MD_LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+def page_notebook(markdown: str, src_uri: str, site_url: str | None = None):
+    """A Markdown page as a notebook: each stretch of prose a Markdown cell, each ``python`` block
+    a code cell (both tabs, in the page's order: PyTorch, then Keras), each printed output a
+    Markdown cell that shows it.  Links become the site's absolute addresses when ``site_url``
+    is known; otherwise they are left as they are."""
+    import posixpath
+
+    import nbformat
+    language = src_uri.split("/")[0]
+
+    def absolute(match):
+        target = match.group(2)
+        if not site_url or re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+            return match.group(0)
+        path, _, fragment = target.partition("#")
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(src_uri), path))
+        head, _, rest = resolved.partition("/")
+        if resolved.endswith(".md") and head in ("en", "es"):
+            rest = rest.removesuffix(".md")
+            rest = "" if rest == "index" else rest.removesuffix("/index") + "/"
+            url = ("" if head == "en" else f"{head}/") + rest
+        else:
+            url = resolved
+        return f"{match.group(1)}{site_url.rstrip('/')}/{url}{'#' + fragment if fragment else ''}{match.group(3)}"
+
+    cells, prose, lines = [], [], markdown.split("\n")
+
+    def flush():
+        text = "\n".join(prose).strip("\n")
+        if text.strip():
+            cells.append(nbformat.v4.new_markdown_cell(MD_LINK.sub(absolute, text)))
+        prose.clear()
+
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = FENCE_OPEN.match(line)
+        if fence:
+            indent, ticks, info, rest = fence.groups()
+            body, i = [], i + 1
+            while i < len(lines) and not lines[i].strip().startswith(ticks):
+                body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i])
+                i += 1
+            i += 1
+            if info == "python" and not rest.strip():
+                flush()
+                cells.append(nbformat.v4.new_code_cell("\n".join(body).strip("\n")))
+            else:  # printed output, shell lines, code the page does not run: shown, not run
+                prose.extend([f"```{info or 'text'}", *body, "```"])
+            continue
+        container = CONTAINER.match(line.strip())
+        if container:
+            kind, title = container.groups()
+            prose.append(f"**{title.strip()}**" if title else "")
+        elif line.strip() != "///" and "<!-- tested-versions -->" not in line:
+            prose.append(line)
+        i += 1
+    flush()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"},
+                   "guide": {"language": language, "page": f"guide/{src_uri}"}}
+    for n, cell in enumerate(nb.cells + cells):
+        cell["id"] = f"cell-{n:03d}"
+    nb.cells = cells
+    return nb
 
 
 def stamp_of(source: Path) -> str:
@@ -142,11 +265,13 @@ def site_links(markdown: str, language: str, page_name: str) -> str:
     return GUIDE_LINK.sub(lambda m: f"]({get_relative_url(in_site(m[1], m[2]), here)}{m[3] or ''})", markdown)
 
 
-def page(language: str, page_name: str, notebook: str, repo: str):
+def page(language: str, page_name: str, notebook: str):
     """The executed notebook with a line of links under its title, as a page of one language."""
     import nbformat
     nb = nbformat.read(CACHE / notebook, as_version=4)
-    lines = [LINKS[language].format(name=notebook, download=f"../{page_name}", colab=colab_url(repo, notebook))]
+    # the Colab and GitHub links are added by guide/site_hooks.py when the site is built, only
+    # when the repository is known then
+    lines = [LINKS[language].format(name=notebook, download=f"../{page_name}")]
     if language == "en" and notebook.endswith("_es.ipynb"):
         lines.append(IN_SPANISH)
     cell = nbformat.v4.new_markdown_cell("\n\n".join(lines))
@@ -169,7 +294,6 @@ def page(language: str, page_name: str, notebook: str, repo: str):
 
 
 def prepare(force: bool = False) -> None:
-    repo = repository()
     names = sorted({n for pages in PAGES.values() for n in pages.values()})
     if force:
         for name in names:
@@ -180,8 +304,8 @@ def prepare(force: bool = False) -> None:
             print(f"{name}: {what}" + (f" in {seconds:.0f} s" if seconds else " (stamp matches)"))
     for language, pages in PAGES.items():
         for page_name, notebook in pages.items():
-            page(language, page_name, notebook, repo)
-    print(f"notebook pages written to guide/en/notebooks and guide/es/notebooks (Colab: {repo})")
+            page(language, page_name, notebook)
+    print("notebook pages written to guide/en/notebooks and guide/es/notebooks")
 
 
 def main(argv=None) -> int:
@@ -189,13 +313,13 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("prepare", help="execute the notebooks (quick recipe) and write their pages")
     run.add_argument("--force", action="store_true", help="run them even if the stamp matches (default: off)")
-    commands.add_parser("repository", help="print the OWNER/NAME that the Colab links use")
+    commands.add_parser("repository", help="print the OWNER/NAME that the Colab links use (or say there is none)")
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
             prepare(force=args.force)
         else:
-            print(repository())
+            print(repository() or "no repository known: set GUIDE_REPOSITORY=OWNER/NAME (or a GitHub origin)")
     except UserError as error:
         print(f"guide.site: {error}", file=sys.stderr)
         return 2

@@ -66,7 +66,7 @@ def text(path: Path) -> str:
 
 def test_every_page_has_its_counterpart_in_the_other_language():
     assert pages("en") == pages("es")
-    assert len(PAGES) >= 44 and {"index.md", "reference.md", "walkthrough/index.md", "appendix/tests.md"} <= set(PAGES)
+    assert len(PAGES) >= 44 and {"index.md", "topics/index.md", "walkthrough/index.md", "appendix/tests.md"} <= set(PAGES)
     assert not (GUIDE / "en" / "README.md").exists(), "the Start page is index.md"
 
 
@@ -79,12 +79,12 @@ def test_no_page_is_longer_than_400_lines(lang):
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_reference_table_links_every_topic_page_and_each_links_back(lang):
-    table = text(GUIDE / lang / "reference.md")
-    linked = {target.partition("#")[0] for target in LINK.findall(table)}
-    topics = {page for page in pages(lang) if page.startswith("topics/")}
+    table = text(GUIDE / lang / "topics" / "index.md")  # the reference table is the Topics index
+    linked = {f"topics/{target.partition('#')[0]}" for target in LINK.findall(table)}
+    topics = {page for page in pages(lang) if page.startswith("topics/") and page != "topics/index.md"}
     assert len(topics) >= 29 and topics <= linked, sorted(topics - linked)
     for page in topics:
-        assert "../reference.md" in LINK.findall(text(GUIDE / lang / page)), f"{lang}/{page} has no link back to the table"
+        assert "index.md" in LINK.findall(text(GUIDE / lang / page)), f"{lang}/{page} has no link back to the table"
 
 
 # --- The two languages agree ------------------------------------------------------------------

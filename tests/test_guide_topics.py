@@ -2,7 +2,9 @@
 
 Running the pages is the job of the tests that execute every page; these tests check what a run
 cannot: that the cheat sheet's table and its executed list of pairs are the same rows, that the
-two languages hold the same code, and that each page ends with exercises whose solutions run.
+two languages hold the same code, that each page ends with exercises whose solutions run, that
+every topic page links the official API pages of what it introduces, and that the pages a
+learner copies import pip packages only.
 """
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ def test_topic_page_shape(lang, name):
     text = path.read_text(encoding="utf-8")
     heading, solution = EXERCISES[lang]
     assert len(text.splitlines()) <= 400
-    assert "](../reference.md)" in text
+    assert "](index.md)" in text  # the Topics index, which is the reference table
     assert text.count(f"\n{heading}\n") == 1 and not re.search(r"\n## ", text.split(f"\n{heading}\n")[1])
     blocks = fenced_blocks(text)
     assert blocks[0][1] == "python" and "KERAS_BACKEND" in blocks[0][2], "the first block is the setup"
@@ -104,3 +106,99 @@ def test_topic_page_shape(lang, name):
     lines = text.splitlines()
     for i in solutions:
         assert lines[i + 1] == "    type: success" and lines[i + 2] == "```python", f"{path}:{i + 1}"
+
+
+# --- Every topic page names the official API pages (issue 22 §5) -------------------------------------
+
+EXTERNAL = re.compile(r"\]\((https?://[^)\s]+)\)")
+KERAS_DOCS = ("https://keras.io/api/", "https://keras.io/guides/")
+TORCH_SIDE_DOCS = ("https://pytorch.org/docs/", "https://pytorch.org/vision/", "https://pytorch.org/tutorials/",
+                   "https://jax.readthedocs.io/", "https://lightning.ai/docs/torchmetrics/")
+
+
+def topic_pages() -> list[Path]:
+    pages = [path for lang in LANGS for path in sorted((GUIDE / lang / "topics").glob("*.md"))
+             if path.name != "index.md"]  # the index is the reference table, not a topic
+    assert len(pages) >= 2 * 33
+    return pages
+
+
+def api_links(text: str) -> tuple[list[str], list[str]]:
+    """The page's links to keras.io's reference or guides, and to PyTorch's (or JAX's, torchmetrics') docs."""
+    links = EXTERNAL.findall(text)
+    return [u for u in links if u.startswith(KERAS_DOCS)], [u for u in links if u.startswith(TORCH_SIDE_DOCS)]
+
+
+def test_api_links_are_told_apart():
+    keras_links, torch_links = api_links("[a](https://keras.io/api/layers/) [b](https://pytorch.org/docs/stable/nn.html) "
+                                         "[c](https://example.com/keras.io/api/) [d](https://jax.readthedocs.io/en/latest/jax.html)")
+    assert keras_links == ["https://keras.io/api/layers/"]
+    assert torch_links == ["https://pytorch.org/docs/stable/nn.html", "https://jax.readthedocs.io/en/latest/jax.html"]
+
+
+def test_every_topic_page_links_the_official_api_docs():
+    missing = []
+    for path in topic_pages():
+        text = path.read_text(encoding="utf-8")
+        keras_links, torch_links = api_links(text)
+        if not keras_links or not torch_links:
+            missing.append(f"{path.relative_to(GUIDE)}: keras.io {len(keras_links)}, pytorch.org/jax {len(torch_links)}")
+        assert "**API:**" in text, f"{path.relative_to(GUIDE)}: no **API:** line"
+    assert not missing, f"topic pages without an official API link on each side: {missing}"
+
+
+# --- The pages a learner copies need pip packages only (issue 22 §1) --------------------------------
+
+PROJECT_PACKAGES = {"parity", "common", "keras_version", "torch_version", "guide", "benchmarks", "tests"}
+
+
+def front_matter(text: str) -> str:
+    return text.split("\n---\n", 1)[0] if text.startswith("---\n") else ""
+
+
+def project_imports(code: str) -> list[str]:
+    """The project's packages that some Python code imports (at any depth, in any block)."""
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] in PROJECT_PACKAGES]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found += [node.module] if node.module.split(".")[0] in PROJECT_PACKAGES else []
+    return found
+
+
+def test_project_imports_are_found_wherever_they_stand():
+    assert project_imports("import keras\nfrom torch import nn\n") == []
+    assert project_imports("def f():\n    import parity.weights\n    from common.data import load\n") == [
+        "parity.weights", "common.data"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_topic_and_walkthrough_pages_import_no_project_package(lang):
+    """Only pages whose front matter says `requires_project: true` (and that open with a box telling
+    how to install the project) may import it; the topic and walkthrough pages and `differ` may not."""
+    from guide.runner import parse
+    pages = [*sorted((GUIDE / lang / "topics").glob("*.md")), *sorted((GUIDE / lang / "walkthrough").glob("*.md")),
+             GUIDE / lang / "differ.md"]
+    offenders = []
+    for path in pages:
+        text = path.read_text(encoding="utf-8")
+        assert "requires_project" not in front_matter(text), f"{path.relative_to(GUIDE)} must run without the project"
+        offenders += [f"{path.relative_to(GUIDE)}: {name}" for block in parse(path) for name in project_imports(block.code)]
+    assert not offenders, f"pages that import this project: {offenders}"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_pages_that_use_the_project_say_so_at_the_top(lang):
+    from guide.runner import parse
+    box = {"en": "/// admonition | This page uses this project's code", "es": "/// admonition | Esta página usa el código de este proyecto"}[lang]
+    marked = 0
+    for path in sorted((GUIDE / lang).rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        uses = any(project_imports(block.code) for block in parse(path))
+        if "requires_project: true" in front_matter(text):
+            marked += 1
+            assert box in text.split("```", 1)[0] and "make install" in text, f"{path.relative_to(GUIDE)}: no install box at the top"
+        elif path.parent.name in ("topics", "walkthrough", "appendix") or path.name in ("differ.md", "performance.md"):
+            assert not uses, f"{path.relative_to(GUIDE)} imports the project but has no requires_project front matter"
+    assert marked >= 2  # performance and the plain-code appendix

@@ -18,6 +18,10 @@ source runs as a script (its labels show both languages) and reads as the notebo
   comments (shapes such as ``# (batch, 28, 8)``) go everywhere.  ``tests/test_notebooks.py``
   checks that both languages run the same code (``guide.runner.code_signature``);
 * code before the first string is the file's header, not a cell;
+* a stretch of code that is one line ``# install: keras>=3.15 jax matplotlib`` becomes the
+  install cell (``install_cell``): it installs, with pip, those of the packages that are
+  missing or older than the minimum given, and nothing else, so it is harmless where they are
+  present (the tests' machine) and brings what Colab lacks (a recent Keras, torchinfo);
 * the notebooks are stored without outputs, with fixed cell ids.
 
 Edit the sources, never the .ipynb files: ``tests/test_notebooks.py`` fails when
@@ -47,6 +51,60 @@ CLOSE = re.compile(r'^"""\s*$')
 TAGGED_LINE = re.compile(r"^(\s*)# (en|es): ?(.*)$")
 TAGGED_END = re.compile(r"^(.*?\S)(\s+)# en: (.*?)\s+# es: (.*)$")
 CHOICE = re.compile(r"«([^«»|]*)\|([^«»]*)»")
+INSTALL = re.compile(r"^# install: (.+)$")
+INSTALL_WORDS = {
+    "en": ("Installs what this notebook needs and this machine lacks (on Colab: {lacks});",
+           "where everything is present, as on the tests' machine, it installs nothing.",
+           "the notebook needs"),
+    "es": ("Instala lo que este cuaderno necesita y falta en esta máquina (en Colab: {lacks});",
+           "donde ya está todo, como en la máquina de las pruebas, no instala nada.",
+           "lo que necesita el cuaderno"),
+}
+COLAB_LACKS = {"keras": {"en": "a recent Keras", "es": "un Keras reciente"}, "torchinfo": {"en": "torchinfo", "es": "torchinfo"}}
+
+
+def install_cell(requirements: str, language: str) -> str:
+    """The notebook's first code cell: pip installs those of ``requirements`` ("keras>=3.15 jax")
+    that are missing or older than their minimum, and nothing when all are there."""
+    needed = {}
+    for requirement in requirements.split():
+        name, _, least = requirement.partition(">=")
+        needed[name] = least
+    first, second, what = INSTALL_WORDS[language]
+    lacks = ", ".join(COLAB_LACKS[name][language] for name in needed if name in COLAB_LACKS)
+    return "\n".join([
+        f"# {first.format(lacks=lacks)}",
+        f"# {second}",
+        "import importlib.metadata",
+        "import re",
+        "import subprocess",
+        "import sys",
+        "",
+        f"NEEDED = {needed!r}  # {what}: package -> least version",
+        "",
+        "",
+        "def version(text):",
+        "    return tuple(int(n) for n in re.findall(r\"\\d+\", text.split(\"+\")[0])[:3])",
+        "",
+        "",
+        "def lacking(name, least):",
+        "    try:",
+        "        have = importlib.metadata.version(name)",
+        "    except importlib.metadata.PackageNotFoundError:",
+        "        return True",
+        "    return bool(least) and version(have) < version(least)",
+        "",
+        "",
+        "missing = [f\"{name}>={least}\" if least else name for name, least in NEEDED.items() if lacking(name, least)]",
+        "if missing:",
+        "    subprocess.check_call([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", *missing])",
+        "print(\"pip install:\", \" \".join(missing) or \"-\")",
+    ])
+
+
+def is_install_cell(code: str) -> bool:
+    """Whether a code cell is the one ``install_cell`` writes (the walkthrough does not show it)."""
+    return "NEEDED = {" in code and "pip\", \"install\"" in code
 
 
 def localise(code: list[str], language: str, where: str = "", first: int = 1) -> list[str]:
@@ -86,6 +144,9 @@ def parse(path: Path, language: str) -> list[tuple[str, str]]:
 
     def flush_code(end: int):  # end: the index of the line after the code
         text = "\n".join(localise(code, language, str(path), end - len(code) + 1)).strip("\n")
+        install = INSTALL.match(text)
+        if install and "\n" not in text:
+            text = install_cell(install.group(1), language)
         if text and seen_prose:  # code before the first string is the file's header
             cells.append(("code", text))
         code.clear()

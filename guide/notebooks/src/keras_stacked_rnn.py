@@ -10,7 +10,7 @@ the training recipe are the same; only the library changes. The notebook needs n
 pip packages, so it runs on Colab, on a laptop or offline, and on any of Keras's three
 backends: JAX, TensorFlow or PyTorch.
 
-The guide's pages: [start](../en/index.md) · [the notebook, step by step](../en/walkthrough/index.md) · [reference table](../en/reference.md) · [why the numbers differ](../en/differ.md).
+The guide's pages: [start](../en/index.md) · [the notebook, step by step](../en/walkthrough/index.md) · [reference table](../en/topics/index.md) · [why the numbers differ](../en/differ.md).
 
 The guide's walkthrough puts every cell of this notebook next to its PyTorch original.
 
@@ -41,7 +41,7 @@ datos, la red y la receta de entrenamiento son los mismos; solo cambia la biblio
 necesita más que paquetes de pip, así que funciona en Colab, en un portátil o sin conexión,
 y con cualquiera de los tres *backends* de Keras: JAX, TensorFlow o PyTorch.
 
-Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/reference.md) · [por qué difieren los números](../es/differ.md).
+Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/topics/index.md) · [por qué difieren los números](../es/differ.md).
 
 El recorrido paso a paso de la guía pone cada celda de este cuaderno junto a su original de
 PyTorch.
@@ -63,9 +63,7 @@ fila, como 28 pasos de tiempo de 28 características.
 - Ver lo único que cambia al apilar capas recurrentes en Keras: `return_sequences`.
 - Entrenarla con la receta del cuaderno y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install keras jax matplotlib
+# install: keras>=3.15 jax matplotlib
 """en
 ## Libraries and setup
 
@@ -90,10 +88,10 @@ CPU kernels, so the last digits of the results may change, as that notice says.
 Keras 3 funciona sobre JAX, TensorFlow o PyTorch, y lee la variable de entorno
 `KERAS_BACKEND` solo al importarse por primera vez: hay que fijarla **antes** de
 `import keras`. `setdefault` respeta una elección hecha fuera del cuaderno (por ejemplo,
-`KERAS_BACKEND=torch jupyter lab`); si no la hay, usamos JAX.
+`KERAS_BACKEND=torch jupyter lab`); si no la hay, usas JAX.
 
 Si TensorFlow está instalado (en Colab lo está), Keras lo importa aunque trabaje con JAX o
-con PyTorch: `keras.utils.set_random_seed`, que llamamos antes de construir el modelo, fija
+con PyTorch: `keras.utils.set_random_seed`, que llamas antes de construir el modelo, fija
 también la semilla de TensorFlow. Al cargarse, TensorFlow escribe unas líneas de registro
 (`oneDNN custom operations are on…`, `This TensorFlow binary is optimized…`). No indican
 ningún problema, y las dos líneas `setdefault` siguientes las silencian:
@@ -169,8 +167,8 @@ pixels (features).
 
 ## Descarga y preproceso de los datos
 
-Usamos de nuevo Fashion-MNIST. `keras.datasets.fashion_mnist.load_data()` lo descarga
-la primera vez, guarda los cuatro ficheros en `~/.keras/datasets/fashion-mnist/` (o dentro de
+Los datos vuelven a ser Fashion-MNIST. `keras.datasets.fashion_mnist.load_data()` lo descarga
+la primera vez, guarda los cuatro archivos en `~/.keras/datasets/fashion-mnist/` (o dentro de
 `$KERAS_HOME`) y a partir de entonces los lee de ahí, así que también funciona sin conexión
 una vez que están. Devuelve arrays de NumPy: las imágenes como `uint8` de forma
 `(60000, 28, 28)` y las etiquetas, de 0 a 9.
@@ -201,7 +199,7 @@ print("«pixel values from|valores de los píxeles de»", x_train.min(), "«to|a
 A few training images, with their class:
 """
 """es
-Veamos algunas imágenes de entrenamiento, con su clase:
+Mira algunas imágenes de entrenamiento, con su clase:
 """
 fig, axes = plt.subplots(1, 10, figsize=(20, 3))
 for ax, image, label in zip(axes, x_train, y_train):
@@ -235,7 +233,7 @@ entregar una secuencia completa a la siguiente.
 La `nn.RNN` de PyTorch devuelve siempre la secuencia completa, un tensor de forma
 `(batch_size, sequence_len, num_features)`, y el cuaderno se queda con el último paso con
 `out[:, -1, :]` tras la tercera capa. Una capa recurrente de Keras hace lo contrario:
-devuelve solo la salida del **último** paso, salvo que le pasemos `return_sequences=True`.
+devuelve solo la salida del **último** paso, salvo que le pases `return_sequences=True`.
 Por eso las dos primeras capas `SimpleRNN` llevan esa opción y la tercera no: su salida ya
 es lo que selecciona `out[:, -1, :]`.
 
@@ -246,11 +244,11 @@ devuelve *logits*. Las capas se llaman como los atributos del modelo de PyTorch.
 keras.utils.set_random_seed(SEED)  # en: the same initial weights on every run  # es: los mismos pesos iniciales en cada ejecución
 rnn_model = keras.Sequential(
     [
-        keras.Input(shape=(28, 28)),                                    # en: (batch, 28 time steps, 28 features)  # es: (batch, 28 pasos de tiempo, 28 características)
-        keras.layers.SimpleRNN(8, return_sequences=True, name="rnn1"),  # (batch, 28, 8)
-        keras.layers.SimpleRNN(8, return_sequences=True, name="rnn2"),  # (batch, 28, 8)
-        keras.layers.SimpleRNN(8, name="rnn3"),                         # en: (batch, 8): the last step only  # es: (batch, 8): solo el último paso
-        keras.layers.Dense(10, name="fc"),                              # (batch, 10): logits
+        keras.Input(shape=(28, 28)),                                    # en: (batch, 28 time steps, 28 features)  # es: (lote, 28 pasos de tiempo, 28 rasgos)
+        keras.layers.SimpleRNN(8, return_sequences=True, name="rnn1"),  # en: (batch, 28, 8)  # es: (lote, 28, 8)
+        keras.layers.SimpleRNN(8, return_sequences=True, name="rnn2"),  # en: (batch, 28, 8)  # es: (lote, 28, 8)
+        keras.layers.SimpleRNN(8, name="rnn3"),                         # en: (batch, 8): the last step only  # es: (lote, 8): solo el último paso
+        keras.layers.Dense(10, name="fc"),                              # en: (batch, 10): logits  # es: (lote, 10): logits
     ],
     name="rnn_model",
 )
@@ -298,7 +296,7 @@ Con tres capas, cada paso de entrenamiento recorre 3 × 28 pasos de tiempo uno t
 que habrá que tener paciencia.
 
 En PyTorch, la pérdida y el optimizador son objetos que el bucle de entrenamiento usa en
-cada paso. En Keras los declaramos una sola vez, con `compile`:
+cada paso. En Keras los declaras una sola vez, con `compile`:
 
 - `SparseCategoricalCrossentropy(from_logits=True)` es `CrossEntropyLoss`: etiquetas enteras
   frente a *logits*. Sin `from_logits=True`, Keras tomaría las salidas por probabilidades y
@@ -328,7 +326,7 @@ yourself and pass `validation_data=(x_val, y_val)`. The PyTorch notebook holds o
 `fit` es el bucle de entrenamiento completo. El original aparta un 10 % del conjunto de
 entrenamiento para validación (`validation_split=0.1`), y nosotros también, con el argumento
 del mismo nombre. Keras toma **el último 10 % de los arrays**, antes de barajar el resto en
-cada época. Aquí es correcto porque el fichero de entrenamiento no está ordenado por clase,
+cada época. Aquí es correcto porque el archivo de entrenamiento no está ordenado por clase,
 como muestra el recuento siguiente. Con datos ordenados por clase apartaría solo una o dos
 clases: en ese caso conviene separar al azar y pasar `validation_data=(x_val, y_val)`. El
 cuaderno de PyTorch aparta un 10 % al azar: otras imágenes, de la misma distribución.
@@ -353,7 +351,7 @@ training = rnn_model.fit(
 The history, epoch by epoch, on a log scale:
 """
 """es
-Veamos la evolución del entrenamiento, en escala logarítmica:
+Mira la evolución del entrenamiento, en escala logarítmica:
 """
 LABELS = {"loss": "«training loss|pérdida de entrenamiento»", "accuracy": "«training accuracy|exactitud de entrenamiento»",
           "val_loss": "«validation loss|pérdida de validación»", "val_accuracy": "«validation accuracy|exactitud de validación»"}
@@ -431,12 +429,12 @@ patterns over a longer stretch of time than the one below it.
 
 The guide puts each cell next to the PyTorch original, explains why the two libraries'
 numbers differ, and lists every other difference with an example that runs: start from its
-[reference table](../en/reference.md).
+[reference table](../en/topics/index.md).
 """
 """es
 ## Conclusiones
 
-Hemos construido en Keras 3 una red recurrente apilada: tres capas `SimpleRNN` de $8$
+Has construido en Keras 3 una red recurrente apilada: tres capas `SimpleRNN` de $8$
 unidades, de las que las dos primeras devuelven su secuencia completa, y un clasificador
 `Dense`. (La conclusión del original habla de un modelo de dos capas, pero su código, como
 este, apila tres). Para Fashion-MNIST hay opciones mejores y mucho más rápidas de entrenar.
@@ -446,5 +444,5 @@ de tiempo más largo que la de debajo.
 
 La guía pone cada celda junto al original de PyTorch, explica por qué difieren los números
 de las dos bibliotecas y recoge las demás diferencias, cada una con un ejemplo que se
-ejecuta: empieza por su [tabla de referencia](../es/reference.md).
+ejecuta: empieza por su [tabla de referencia](../es/topics/index.md).
 """

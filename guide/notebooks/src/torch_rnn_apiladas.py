@@ -11,11 +11,11 @@ pip (`torch`, `torchinfo`, `matplotlib`): en Colab, en un portátil o sin conexi
 original. Cambian dos cosas, porque el original dependía de ellas:
 
 - **`torchvision`**, que no siempre está instalado: unas pocas líneas leen los cuatro
-  ficheros de Fashion-MNIST y aplican lo mismo que `ToTensor()` + `Normalize((0.5,), (0.5,))`;
+  archivos de Fashion-MNIST y aplican lo mismo que `ToTensor()` + `Normalize((0.5,), (0.5,))`;
 - **`utils.train`**, el bucle de entrenamiento del curso, que no viene con el cuaderno:
-  aquí lo escribimos completo.
+  aquí está escrito completo.
 
-Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/reference.md) · [por qué difieren los números](../es/differ.md).
+Páginas de la guía: [inicio](../es/index.md) · [el cuaderno, paso a paso](../es/walkthrough/index.md) · [tabla de referencia](../es/topics/index.md) · [por qué difieren los números](../es/differ.md).
 
 Su traducción a Keras 3 es el cuaderno `keras_rnn_apiladas_es.ipynb`, y el recorrido paso a
 paso de la guía pone cada celda junto a su traducción.
@@ -35,13 +35,11 @@ fila, como 28 pasos de tiempo de 28 características.
 - Definir en PyTorch un modelo con tres capas recurrentes, una encima de otra.
 - Entrenarlo con un bucle escrito a mano y revisar sus predicciones.
 """
-# en: On Colab or on a fresh machine, uncomment the next line and run it once:
-# es: En Colab o en una máquina recién instalada, descomenta la línea siguiente y ejecútala una vez:
-# %pip install torch torchinfo matplotlib
+# install: torch torchinfo matplotlib
 """es
 ## Bibliotecas y configuración
 
-Importamos lo que usaremos a lo largo del cuaderno. `torchinfo` sustituye a `torchsummary`,
+Importa lo que usarás a lo largo del cuaderno. `torchinfo` sustituye a `torchsummary`,
 que ya no se mantiene. `gzip` y `urllib` sustituyen a `torchvision` para leer y descargar
 los datos.
 """
@@ -80,7 +78,7 @@ print(f"«batch size|lotes de» {BATCH_SIZE}, {TRAIN_EPOCHS} «epochs|épocas»,
 
 ## Descarga y preproceso de los datos
 
-Usamos de nuevo Fashion-MNIST. El original lo cargaba con torchvision, en esta celda (aquí
+Los datos vuelven a ser Fashion-MNIST. El original lo cargaba con torchvision, en esta celda (aquí
 solo se muestra, no se ejecuta):
 
 ```python
@@ -110,13 +108,13 @@ test_loader = torch.utils.data.DataLoader(
 )
 ```
 
-Sin torchvision, hacemos lo mismo a mano, en tres partes:
+Sin torchvision, haces lo mismo a mano, en tres partes:
 
-1. `read_idx` lee uno de los cuatro ficheros IDX comprimidos del conjunto. Los busca en la
+1. `read_idx` lee uno de los cuatro archivos IDX comprimidos del conjunto. Los busca en la
    misma carpeta en la que los guarda Keras (`~/.keras/datasets/fashion-mnist/`, o dentro de
    `$KERAS_HOME`), y si faltan los descarga de la misma dirección que usa Keras. Así, los
    cuadernos de PyTorch y de Keras comparten una sola copia, y basta con tenerla para
-   trabajar sin conexión. Un fichero IDX es una cabecera (un número mágico cuyo último byte
+   trabajar sin conexión. Un archivo IDX es una cabecera (un número mágico cuyo último byte
    es el número de dimensiones, y un tamaño de 4 bytes por dimensión) seguida de los datos.
 2. `FashionMNIST` es un `Dataset` que devuelve lo mismo que el de torchvision con
    `ToTensor()` + `Normalize((0.5,), (0.5,))`: cada imagen como un tensor `float32` de forma
@@ -124,7 +122,7 @@ Sin torchvision, hacemos lo mismo a mano, en tres partes:
    etiqueta como entero. Hacemos la cuenta una sola vez, para todo el conjunto, en lugar de
    imagen a imagen.
 3. Los `DataLoader`, como en el original. `utils.train` apartaba un 10 % para validación
-   (`validation_split=0.1`); aquí lo hacemos a la vista, con `random_split` y una semilla.
+   (`validation_split=0.1`); aquí lo haces a la vista, con `random_split` y una semilla.
 """
 CLASS_NAMES = ["«T-shirt/top|Camiseta/top»", "«Trouser|Pantalón»", "«Pullover|Jersey»", "«Dress|Vestido»", "«Coat|Abrigo»",
                "«Sandal|Sandalia»", "«Shirt|Camisa»", "«Sneaker|Zapatilla»", "«Bag|Bolso»", "«Ankle boot|Botín»"]
@@ -134,7 +132,7 @@ URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"  # en: wher
 
 
 def read_idx(name):
-    """«One of the four IDX files as a flat uint8 array; downloaded into DATASETS_DIR the first time.|Uno de los cuatro ficheros IDX como array plano de uint8; la primera vez, lo descarga en DATASETS_DIR.»"""
+    """«One of the four IDX files as a flat uint8 array; downloaded into DATASETS_DIR the first time.|Uno de los cuatro archivos IDX como array plano de uint8; la primera vez, lo descarga en DATASETS_DIR.»"""
     path = os.path.join(DATASETS_DIR, name)
     if not os.path.exists(path):
         os.makedirs(DATASETS_DIR, exist_ok=True)
@@ -160,8 +158,8 @@ class FashionMNIST(torch.utils.data.Dataset):
     def __getitem__(self, i):
         return self.images[i], int(self.labels[i])
 """es
-Cargamos los dos conjuntos, nos quedamos con las `SUBSET` primeras imágenes de
-entrenamiento, apartamos el 10 % al azar para validación y preparamos los lotes:
+Cargas los dos conjuntos, te quedas con las `SUBSET` primeras imágenes de
+entrenamiento, apartas el 10 % al azar para validación y preparas los lotes:
 """
 train_set = torch.utils.data.Subset(FashionMNIST(train=True), range(SUBSET))
 test_set = FashionMNIST(train=False)
@@ -178,7 +176,7 @@ print("«train:|entrenamiento:»", len(train_part), " «validation:|validación:
 print("«one image:|una imagen:»", tuple(image.shape), image.dtype, " «values from|valores de»", image.min().item(), "«to|a»", image.max().item())
 print("«batches per epoch:|lotes por época:»", len(train_loader))
 """es
-Veamos algunas imágenes de entrenamiento, con su clase:
+Mira algunas imágenes de entrenamiento, con su clase:
 """
 fig, axes = plt.subplots(1, 10, figsize=(20, 3))
 for ax, (image, label) in zip(axes, train_set):
@@ -193,8 +191,8 @@ Al apilar capas recurrentes, cada una lee una secuencia y todas menos la última
 entregar una secuencia completa a la siguiente. En PyTorch no hay que hacer nada especial:
 una `nn.RNN` devuelve siempre la secuencia completa, de forma
 `(batch_size, sequence_len, num_features)`, junto con el estado final, así que la salida de
-una capa sirve tal cual como entrada de la siguiente. Tras la tercera capa nos quedamos con
-el último paso, `out[:, -1, :]`, y lo clasificamos con una capa lineal. La red termina sin
+una capa sirve tal cual como entrada de la siguiente. Tras la tercera capa te quedas con
+el último paso, `out[:, -1, :]`, y lo clasificas con una capa lineal. La red termina sin
 softmax: devuelve *logits*, que es lo que espera `CrossEntropyLoss`.
 
 `x.squeeze(1)` quita el eje de canal que añade `ToTensor()`: `(lote, 1, 28, 28)` pasa a ser
@@ -210,19 +208,19 @@ class RNNModel(torch.nn.Module):
         self.fc = torch.nn.Linear(in_features=8, out_features=10)
 
     def forward(self, x):
-        x = x.squeeze(1)          # (batch, 1, 28, 28) -> (batch, 28, 28)
-        out, _ = self.rnn1(x)     # (batch, 28, 8)
-        out, _ = self.rnn2(out)   # (batch, 28, 8)
-        out, _ = self.rnn3(out)   # (batch, 28, 8)
-        out = out[:, -1, :]       # en: (batch, 8): the last time step  # es: (batch, 8): el último paso de tiempo
-        out = self.fc(out)        # (batch, 10): logits
+        x = x.squeeze(1)          # en: (batch, 1, 28, 28) -> (batch, 28, 28)  # es: (lote, 1, 28, 28) -> (lote, 28, 28)
+        out, _ = self.rnn1(x)     # en: (batch, 28, 8)  # es: (lote, 28, 8)
+        out, _ = self.rnn2(out)   # en: (batch, 28, 8)  # es: (lote, 28, 8)
+        out, _ = self.rnn3(out)   # en: (batch, 28, 8)  # es: (lote, 28, 8)
+        out = out[:, -1, :]       # en: (batch, 8): the last time step  # es: (lote, 8): el último paso de tiempo
+        out = self.fc(out)        # en: (batch, 10): logits  # es: (lote, 10): logits
         return out
 
 
 torch.manual_seed(SEED)  # en: the same initial weights on every run  # es: los mismos pesos iniciales en cada ejecución
 model = RNNModel()
 """es
-`torchinfo.summary` sustituye a `torchsummary.summary`. Le damos la forma de un lote de una
+`torchinfo.summary` sustituye a `torchsummary.summary`. Le das la forma de un lote de una
 imagen, tal como la entrega el `DataLoader`:
 """
 print(torchinfo.summary(model, input_size=(1, 1, 28, 28), verbose=0))
@@ -247,14 +245,14 @@ etiquetas enteras, y Adam usa su tasa de aprendizaje por defecto, 1e-3, como el 
 criterion = torch.nn.CrossEntropyLoss()
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 """es
-Después, el bucle que hacía `utils.train`. En cada época recorremos los lotes de
-entrenamiento en modo de entrenamiento (`model.train()`): ponemos a cero los gradientes,
-calculamos la salida y la pérdida, propagamos hacia atrás y damos un paso del optimizador.
-Al final de cada época medimos la pérdida y la exactitud (*accuracy*) sobre la validación, en
+Después, el bucle que hacía `utils.train`. En cada época recorres los lotes de
+entrenamiento en modo de entrenamiento (`model.train()`): pones a cero los gradientes,
+calculas la salida y la pérdida, propagas hacia atrás y das un paso del optimizador.
+Al final de cada época mides la pérdida y la exactitud (*accuracy*) sobre la validación, en
 modo de evaluación (`model.eval()`) y sin gradientes (`torch.no_grad()`). El historial guarda
 una lista por medida, con las mismas claves que usa Keras.
 
-La exactitud que medimos es la *micro*: aciertos entre total, como la `"accuracy"` de Keras.
+La exactitud que mides es la *micro*: aciertos entre total, como la `"accuracy"` de Keras.
 El original usaba la `MulticlassAccuracy` de torchmetrics, que por defecto es *macro*: la
 media de la exactitud de cada clase. Sobre el conjunto de prueba de Fashion-MNIST, con 1000
 imágenes por clase, las dos coinciden; en un lote o en un subconjunto desequilibrado, no.
@@ -298,7 +296,7 @@ Entrenemos:
 """
 history = train(model, train_loader, val_loader, TRAIN_EPOCHS, criterion, optimizer)
 """es
-Veamos la evolución del entrenamiento, en escala logarítmica:
+Mira la evolución del entrenamiento, en escala logarítmica:
 """
 LABELS = {"loss": "«training loss|pérdida de entrenamiento»", "accuracy": "«training accuracy|exactitud de entrenamiento»",
           "val_loss": "«validation loss|pérdida de validación»", "val_accuracy": "«validation accuracy|exactitud de validación»"}
@@ -325,8 +323,8 @@ puntos. La página [«Por qué difieren los números»](../es/differ.md) de la g
 ### Clasificación de nuevas muestras
 
 Las 25 primeras imágenes de prueba, cada una con su clase real y la respuesta del modelo: en
-verde los aciertos y en rojo los fallos. Para predecir, pasamos el modelo a modo de
-evaluación (`model.eval()`), desactivamos los gradientes (`torch.no_grad()`) y nos quedamos
+verde los aciertos y en rojo los fallos. Para predecir, pasas el modelo a modo de
+evaluación (`model.eval()`), desactivas los gradientes (`torch.no_grad()`) y te quedas
 con el índice del mayor *logit*. Las etiquetas llevan el nombre de la clase en lugar de su
 número.
 """
@@ -359,7 +357,7 @@ print("«right:|aciertos:»", int((preds == np.array(labels)).sum()), "«of|de»
 """es
 ## Conclusiones
 
-Hemos definido y entrenado en PyTorch una red recurrente apilada: tres capas `nn.RNN` de $8$
+Has definido y entrenado en PyTorch una red recurrente apilada: tres capas `nn.RNN` de $8$
 unidades y un clasificador lineal sobre el último paso. (La conclusión del original habla de
 un modelo de dos capas, pero su código, como este, apila tres). Para Fashion-MNIST hay
 opciones mejores y mucho más rápidas de entrenar. Una pila de capas recurrentes compensa su
