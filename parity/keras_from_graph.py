@@ -64,8 +64,9 @@ class Tensor:
 
 @dataclasses.dataclass
 class Zeros:
-    """A tensor of zeros built in the forward (``torch.zeros(...)``): only an initial state may use it."""
+    """A constant tensor built in the forward (``torch.zeros(...)``): only an initial state of zeros is mapped."""
     shape: tuple[int, ...]
+    value: float = 0.0
 
 
 @dataclasses.dataclass
@@ -108,8 +109,8 @@ class _Builder:
         if isinstance(value, Unusable):
             self.fail(f"it reads {value.what}, which convert does not map")
         if isinstance(value, Zeros):
-            self.fail("it reads a tensor of zeros made in the forward; convert maps zeros only as a recurrent "
-                      "layer's initial state")
+            self.fail(f"it reads a constant tensor made in the forward ({value.value:g}s); convert maps such a "
+                      "tensor only as a recurrent layer's initial state of zeros")
         if isinstance(value, Param):
             self.fail(f"it reads the parameter {value.name!r} directly; convert maps parameters only inside "
                       "the layers that own them")
@@ -154,7 +155,7 @@ class _Builder:
                 continue  # computed but never used (the forward drops it)
             handler = HANDLERS.get(op_name(node))
             if handler is None:
-                self.fail(f"convert maps {', '.join(sorted(_SHOWN))}")
+                self.fail(f"convert maps {', '.join(_SHOWN)}")
             args = [self.resolve(a) for a in node.args]
             kwargs = {k: self.resolve(v) for k, v in node.kwargs.items()}
             value = handler(self, *_bind(node, args, kwargs))
@@ -229,9 +230,8 @@ def _to_copy(self: _Builder, a):
 
 
 def _zeros(self: _Builder, a):
-    if "fill_value" in a and a["fill_value"] != 0:
-        self.fail(f"a tensor filled with {a['fill_value']}: convert maps only zero initial states")
-    return Zeros(tensor_shape(self.node))
+    fill = a.get("fill_value", 1.0 if "ones" in op_name(self.node) else 0.0)
+    return Zeros(tensor_shape(self.node), float(fill))
 
 
 def _sym_size(self: _Builder, a):
@@ -540,8 +540,9 @@ def _recurrent(self: _Builder, a):
                   "its input has the batch on axis " + str(x.b))
     states = a["hx"] if kind == "lstm" else [a["hx"]]
     for s in states:
-        if not isinstance(s, Zeros):
-            what = "a parameter" if isinstance(s, Param) else "a computed tensor"
+        if not isinstance(s, Zeros) or s.value != 0:
+            what = ("a parameter" if isinstance(s, Param) else f"filled with {s.value:g}" if isinstance(s, Zeros)
+                    else "a computed tensor")
             self.fail(f"the initial state is {what}, not zeros; convert maps zero initial states (Keras "
                       "recurrent layers start from zeros)")
     params = [p for p in a["params"]]
@@ -667,6 +668,9 @@ HANDLERS = {
     "aten.new_zeros.default": _zeros,
     "aten.zeros_like.default": _zeros,
     "aten.full.default": _zeros,
+    "aten.ones.default": _zeros,
+    "aten.new_ones.default": _zeros,
+    "aten.ones_like.default": _zeros,
     "aten.sym_size.int": _sym_size,
 }
 
