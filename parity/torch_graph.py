@@ -139,12 +139,15 @@ def op_name(node) -> str:
 
 
 def describe_node(node, root_name: str = "model") -> str:
-    """``"aten.cumsum.default (pool, my_model.py:41: out.cumsum(1))"``."""
+    """``"aten.cumsum.default (pool, my_model.py:41: out.cumsum(1))"``; an output of a tuple by its index."""
+    name = op_name(node)
+    if name == "getitem" and hasattr(node.args[0], "target"):  # (out, h_n) = lstm(...): "aten.lstm.input[0]"
+        name = f"{op_name(node.args[0])}[{node.args[1]}]"
     where = [module_path(node, root_name)]
     line = source_line(node)
     if line:
         where.append(line)
-    return f"{op_name(node)} ({', '.join(where)})"
+    return f"{name} ({', '.join(where)})"
 
 
 def tensor_shape(node) -> tuple[int, ...] | None:
