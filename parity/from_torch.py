@@ -42,7 +42,7 @@ import numpy as np
 from common.errors import ConversionError
 from parity.check import check_example, check_timesteps, describe_allowance, describe_difference, max_abs_diff, within
 
-__all__ = ["convert_module", "convert_exported", "UnusedParameterWarning", "READOUT_MEANINGS"]
+__all__ = ["convert_module", "convert_exported", "forward_readouts", "UnusedParameterWarning", "READOUT_MEANINGS"]
 
 # What ``readout=`` can check, and how a refusal says it.
 READOUT_MEANINGS = {

@@ -128,14 +128,17 @@ def source_line(node) -> str | None:
         m = _FRAME.search(line)
         if m and not re.search(r"[/\\]torch[/\\]", m.group(1)):
             code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.search(lines[i + 1]) else ""
-            found = f"{m.group(1).replace(chr(92), '/').rsplit('/', 1)[-1]}:{m.group(2)}" + (f": {code}" if code else "")
+            file = m.group(1).replace("\\", "/").rsplit("/", 1)[-1]
+            found = f"{file}:{m.group(2)}" + (f": {code}" if code else "")
     return found
 
 
 def op_name(node) -> str:
     """``"aten.lstm.input"`` or ``"getitem"``."""
     target = node.target
-    return str(target) if not callable(target) or hasattr(target, "_schema") else getattr(target, "__name__", str(target))
+    if not callable(target) or hasattr(target, "_schema"):  # ATen operators print as "aten.lstm.input"
+        return str(target)
+    return getattr(target, "__name__", str(target))  # operator.getitem
 
 
 def describe_node(node, root_name: str = "model") -> str:

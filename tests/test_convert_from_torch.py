@@ -413,7 +413,8 @@ def test_readout_and_nonlinearity_are_checks_against_the_forward():
     assert str(e.value).startswith("readout='h_n' but the forward reads the mean of the outputs over time;")
     with pytest.raises(ConversionError) as e:
         _convert(GRUThenRNNMaxPool(), x, nonlinearity="relu")
-    assert str(e.value).startswith("nonlinearity='relu' but the forward's nn.RNN uses 'tanh': aten.rnn_tanh.input (rnn, ")
+    assert str(e.value).startswith("nonlinearity='relu' but the forward's nn.RNN uses 'tanh': "
+                                   "aten.rnn_tanh.input (rnn, ")
     with pytest.raises(ConversionError, match="unknown readout 'middle'"):
         _convert(UnequalStack(), x, readout="middle")
 
