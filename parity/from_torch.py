@@ -40,7 +40,8 @@ import warnings
 import numpy as np
 
 from common.errors import ConversionError
-from parity.check import check_example, check_timesteps, describe_allowance, describe_difference, max_abs_diff, within
+from parity.check import (check_example, check_timesteps, describe_allowance, describe_difference, float64_gap,
+                          max_abs_diff, within)
 
 __all__ = ["convert_module", "convert_exported", "forward_readouts", "UnusedParameterWarning", "READOUT_MEANINGS"]
 
@@ -93,7 +94,9 @@ def convert_module(torch_module, example_x, *, readout: str | None = None, nonli
     finally:
         torch_module.train(was_training)
     graph = read_exported(program, type(torch_module).__name__)
-    return _convert(graph, x, reference, batch_axis, where, readout=readout, nonlinearity=nonlinearity)
+    gap64 = float64_gap(torch_module, x, reference)
+    return _convert(graph, x, reference, batch_axis, where, readout=readout, nonlinearity=nonlinearity,
+                    gap64=gap64)
 
 
 def convert_exported(exported_program, example_inputs=None, *, timesteps: int | None = None):
@@ -131,7 +134,7 @@ def convert_exported(exported_program, example_inputs=None, *, timesteps: int | 
     _check_steps(x, batch_axis, timesteps)
     from parity.torch_graph import read_exported
     graph = read_exported(exported_program)
-    return _convert(graph, x, reference, batch_axis, where)
+    return _convert(graph, x, reference, batch_axis, where, gap64=float64_gap(module, x, reference))
 
 
 # --- The shared steps ------------------------------------------------------------------------------
@@ -234,7 +237,7 @@ def _check_steps(x, batch_axis: int, timesteps) -> None:
     check_timesteps(timesteps, x_keras.shape[1])
 
 
-def _convert(graph, x, reference, batch_axis: int, where: str, *, readout=None, nonlinearity=None):
+def _convert(graph, x, reference, batch_axis: int, where: str, *, readout=None, nonlinearity=None, gap64=0.0):
     from common.quiet import import_tensorflow_quietly
     import_tensorflow_quietly()
     import keras
@@ -257,10 +260,10 @@ def _convert(graph, x, reference, batch_axis: int, where: str, *, readout=None, 
         x_keras = x_keras.astype(np.int32)
     got = np.asarray(keras.ops.convert_to_numpy(model.predict(x_keras, batch_size=len(x_keras), verbose=0)))
     diff = max_abs_diff(got, reference)
-    if not within(diff, reference):
+    if not within(diff, reference, gap64=gap64):
         first = first_difference(graph, mapped, keras_input, _torch_node_values(graph, x), x_keras, reference)
         raise ConversionError(f"the converted Keras model's logits and {where}'s {describe_difference(diff)} on "
-                              f"example_x, beyond {describe_allowance(reference)}"
+                              f"example_x, beyond {describe_allowance(reference, gap64=gap64)}"
                               + (f"; {first}" if first else ""))
     unused = tuple(graph.unused_parameters())
     if unused:
