@@ -31,6 +31,15 @@ TensorFlow, whose runtimes start threads that a fork would not copy, each page
 gets a new interpreter (``--spawn`` asks for that on torch too; ``--fork`` forks there too,
 which the tests use).  A page that sets ``KERAS_BACKEND`` itself (the JAX and torch-backend
 training-loop pages) always gets a new interpreter.
+
+Every page runs where a reader would run it: in a fresh, empty temporary folder (its current
+directory), with this project's packages (``common``, ``torch_version``, ``keras_version``,
+``parity``, ``guide``) out of reach: they are dropped from ``sys.modules`` and the repository
+from ``sys.path``, and an import finder placed first on ``sys.meta_path`` answers an import of
+any of them with ``ModuleNotFoundError`` and a line saying the page imports this project (the
+editable install's own finder would otherwise still find them).  A page that shows a project
+tool says so in its YAML front matter, ``requires_project: true``; it runs from the
+repository's root folder with the project importable.
 """
 from __future__ import annotations
 
@@ -42,7 +51,9 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import types
@@ -215,11 +226,65 @@ def failure_line(page: str, results: list[dict], expected_blocks: int) -> str | 
     return None
 
 
+# --- Pages run as a reader runs them: from an empty folder, without this project -------------
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = ("common", "torch_version", "keras_version", "parity", "guide")
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$", re.S | re.M)
+REQUIRES_PROJECT = re.compile(r"^requires_project:[ \t]*(true|yes)[ \t]*$", re.M | re.I)
+
+
+def requires_project(text: str) -> bool:
+    """Whether a page's YAML front matter says ``requires_project: true`` (it shows a project tool)."""
+    m = FRONT_MATTER.match(text)
+    return m is not None and REQUIRES_PROJECT.search(m.group(1)) is not None
+
+
+class _NoProject:
+    """A ``sys.meta_path`` finder that refuses this project's packages, whoever else could find them."""
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in PROJECT_PACKAGES:
+            raise ModuleNotFoundError(
+                f"No module named '{name}': this page imports the project's package '{top}', which a "
+                f"reader's folder does not have (write the few lines it needs in the page, or mark the "
+                f"page 'requires_project: true' in its front matter and say so in a box)", name=name)
+        return None
+
+
+def isolate_from_project() -> None:
+    """Make this process's later imports of the project's packages fail (see ``_NoProject``)."""
+    for name in list(sys.modules):
+        if name.partition(".")[0] in PROJECT_PACKAGES:
+            del sys.modules[name]
+    root = os.path.realpath(ROOT)
+    sys.path[:] = [entry for entry in sys.path
+                   if entry and os.path.realpath(entry) != root]  # "" is the current folder
+    sys.meta_path.insert(0, _NoProject())
+
+
 def run_page(page: Path) -> dict:
-    """Run one page in this process; the summary the parent collects."""
+    """Run one page in this process; the summary the parent collects.
+
+    Unless the page requires the project, it runs in an empty temporary folder with the
+    project's packages out of reach; meant for a child process (the changes are not undone)."""
     started = time.perf_counter()
     blocks = parse(page)
-    results = run(blocks, str(page))
+    exempt = requires_project(Path(page).read_text(encoding="utf-8"))
+    folder = None
+    if exempt:
+        os.chdir(ROOT)
+    else:
+        folder = tempfile.mkdtemp(prefix="guide-page-")
+        os.chdir(folder)
+        isolate_from_project()
+    try:
+        results = run(blocks, str(page))
+    finally:
+        if folder is not None:
+            os.chdir(tempfile.gettempdir())
+            shutil.rmtree(folder, ignore_errors=True)
     return {"page": str(page), "results": results, "seconds": time.perf_counter() - started,
             "blocks": sum(b.executed for b in blocks)}
 

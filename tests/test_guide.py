@@ -272,6 +272,28 @@ def test_a_page_that_sets_its_backend_gets_it_even_when_the_others_are_forked(tm
     assert "2 page(s), 0 failed" in proc.stdout and "1 forked, 1 spawned" in proc.stdout
 
 
+def test_pages_run_in_an_empty_folder_without_the_project_unless_marked(tmp_path):
+    """A reader has the pip packages, not this repository: a page that imports the project fails
+    with one line saying so, unless its front matter says ``requires_project: true``; a page's
+    current folder is a fresh, empty one."""
+    code = "```python\nimport parity\nimport os\nprint(os.path.isfile('Makefile'))\n```\n\n```text\nTrue\n```\n"
+    imports, marked = tmp_path / "imports.md", tmp_path / "marked.md"
+    imports.write_text("# Imports the project\n\n" + code, encoding="utf-8")
+    marked.write_text("---\nrequires_project: true\n---\n\n# Marked\n\n" + code,
+                      encoding="utf-8")
+    relative = tmp_path / "relative.md"
+    relative.write_text("```python\nimport os\nprint(os.listdir('.'), os.path.exists('guide'))\n```\n\n"
+                        "```text\n[] False\n```\n\n```python\nfrom common import data\n```\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(imports), str(marked), str(relative), "--fork"],
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "3 page(s), 2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"{marked}: 1/1 blocks ran, 1 outputs checked" in proc.stdout
+    # the relative page's first block found an empty folder; its second could not import common
+    assert f"{relative}:10: ModuleNotFoundError: No module named 'common': this page imports the project" in proc.stderr
+    assert proc.stderr.splitlines()[0].startswith(f"{imports}:3: ModuleNotFoundError: No module named 'parity'")
+    assert "requires_project: true" in proc.stderr
+
+
 def test_runner_rejects_an_unclosed_fence(tmp_path):
     from guide.runner import parse
     page = tmp_path / "page.md"
