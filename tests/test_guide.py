@@ -250,7 +250,7 @@ def test_runner_reads_tabs_and_runs_each_page_alone(tmp_path):
     assert proc.returncode == 1
     # the second page does not see the first page's names; one line names the page and the line
     assert proc.stderr.strip().splitlines()[-1] == f"{second}:3: NameError: name 'shared' is not defined"
-    assert "2 page(s), 1 failed" in proc.stdout
+    assert "2 page(s), 1 failed" in proc.stdout and "0 forked, 2 spawned" in proc.stdout  # --spawn, even on torch
     bad = subprocess.run([sys.executable, "-m", "guide.runner", str(tmp_path / "nowhere.md")],
                          cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such page" in bad.stderr
@@ -300,6 +300,40 @@ def test_runner_rejects_an_unclosed_fence(tmp_path):
     page.write_text("```python\nprint(1)\n", encoding="utf-8")
     with pytest.raises(ValueError, match="never closed"):
         parse(page)
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(page)],
+                          cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == f"python -m guide.runner: {page}:1: code fence ``` is never closed; close it with a line of three backticks\n"
+
+
+def test_runner_refuses_what_it_cannot_run_in_one_line_before_any_page_runs(tmp_path, capsys):
+    """An unreadable page, a page with nothing to run, or a --json it cannot write: one line,
+    exit 2, and the good page given first never ran (it would have written its marker)."""
+    from guide.runner import main
+    marker = tmp_path / "ran"
+    good = tmp_path / "good.md"
+    good.write_text(f"```python\nopen({str(marker)!r}, 'w').close()\n```\n", encoding="utf-8")
+    (tmp_path / "latin1.md").write_bytes("```python\nprint('año')\n```\n".encode("latin-1"))
+    (tmp_path / "prose.md").write_text("# Prose only\n\n```python not-executed\nshown()\n```\n", encoding="utf-8")
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "a-file").write_text("")
+    cases = {
+        ("latin1.md",): "latin1.md:2: not UTF-8 text (byte 0xf1); save the page as UTF-8",
+        ("folder.md",): "folder.md is a folder, not a page",
+        ("missing.md",): "no such page: ",
+        ("prose.md",): "prose.md has no ```python block to run",
+        ("--json", "nowhere/r.json"): "the folder ",
+        ("--json", "a-file/r.json"): "a-file is a file, not a folder",
+        ("--json", "folder.md"): "folder.md is a folder; give a file name",
+    }
+    for extra, expected in cases.items():
+        bad = [str(tmp_path / extra[0])] if len(extra) == 1 else ["--json", str(tmp_path / extra[1])]
+        with pytest.raises(SystemExit) as stop:
+            main([str(good), *bad])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and len(err.splitlines()) == 1 and expected in err, (extra, err)
+        assert err.startswith("python -m guide.runner: ") and "Traceback" not in err
+    assert not marker.exists()
 
 
 # --- Executing every page, on every backend ---------------------------------------------------
@@ -308,7 +342,9 @@ def run_pages(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -
     """Run every page of one language, each in a process of its own; each block must print its text block."""
     from guide.runner import parse
     report = tmp_path / f"results_{lang}.json"
-    paths = [str(GUIDE / lang / page) for page in PAGES]
+    # the runner refuses a page with nothing to run (the reference table, the index pages)
+    paths = [str(GUIDE / lang / page) for page in PAGES if any(b.executed for b in parse(GUIDE / lang / page))]
+    assert len(paths) >= 39
     # --fork: every page in a forked child of one process that has imported the libraries, on
     # every backend (a new interpreter per page costs about 10 s of imports on JAX)
     proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--fork", "--json", str(report)],
