@@ -103,6 +103,27 @@ def test_a_folder_moved_away_mid_run_is_not_written_to(tmp_path):
         unlock_out_dir(config.out)
 
 
+def test_an_interrupted_save_is_finished_only_with_the_bytes_state_json_recorded(tmp_path):
+    """A save killed between writing state.json and renaming the model leaves the model under its
+    temporary name; the next holder renames it only if its SHA-256 is the one recorded."""
+    from common.checkpoint import finish_interrupted_save
+    folder = tmp_path / "checkpoints"
+    ckpt = CheckpointDir(folder, ".pt")
+    ckpt.save(1, lambda p: p.write_bytes(b"epoch 1"), {"seed": 0})
+    pending = ".epoch-0002.tmp4242-0a1b2c3d.pt"
+    state = {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt", "sha256": hashlib.sha256(b"epoch 2").hexdigest(),
+             "pending": pending}
+    atomic_write_json(folder / "state.json", state)
+    (folder / pending).write_bytes(b"epoch 2, changed after its state was written")
+    assert finish_interrupted_save(folder) is None
+    assert (folder / pending).exists() and not (folder / "epoch-0002.pt").exists()
+    with pytest.raises(CheckpointError, match=r"names epoch-0002\.pt, which is missing"):
+        ckpt.latest()
+    (folder / pending).write_bytes(b"epoch 2")  # the bytes state.json recorded
+    assert finish_interrupted_save(folder) == folder / "epoch-0002.pt"
+    assert ckpt.latest()[1].read_bytes() == b"epoch 2" and not (folder / pending).exists()
+
+
 # --- A run writes only into the folder it locked ---------------------------------------------------------
 
 RESULT_FILES = ["checkpoints", "history.png", "metrics.json", "model.pt", "predictions.png", "summary.txt"]

@@ -64,7 +64,25 @@ def text(path: Path) -> str:
 
 # --- The page tree ---------------------------------------------------------------------------
 
+def without_counterpart(guide: Path) -> list[str]:
+    """``lang/page`` for every page of one language that the other language lacks, both ways."""
+    found = {lang: set(str(p.relative_to(guide / lang)) for p in (guide / lang).rglob("*.md")) for lang in LANGS}
+    return sorted(f"{lang}/{page}" for lang in LANGS for other in LANGS if other != lang
+                  for page in found[lang] - found[other])
+
+
+def test_the_counterpart_check_works_both_ways(tmp_path):
+    for lang in LANGS:
+        (tmp_path / lang / "topics").mkdir(parents=True)
+        (tmp_path / lang / "topics" / "shared.md").write_text("# Both\n")
+    assert without_counterpart(tmp_path) == []
+    (tmp_path / "es" / "topics" / "solo.md").write_text("# Solo en español\n")
+    (tmp_path / "en" / "only.md").write_text("# English only\n")
+    assert without_counterpart(tmp_path) == ["en/only.md", "es/topics/solo.md"]
+
+
 def test_every_page_has_its_counterpart_in_the_other_language():
+    assert without_counterpart(GUIDE) == []
     assert pages("en") == pages("es")
     assert len(PAGES) >= 44 and {"index.md", "reference.md", "walkthrough/index.md", "appendix/tests.md"} <= set(PAGES)
     assert not (GUIDE / "en" / "README.md").exists(), "the Start page is index.md"
