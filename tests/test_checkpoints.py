@@ -604,7 +604,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(
             cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is "
                                                         rf"in use by another run \(process {pid}\); wait for it to "
                                                         r"finish, or choose another --out$")
-    stdout, stderr = first.communicate(timeout=600)
+    stdout, stderr = first.communicate(timeout=1200)
     assert first.returncode == 0, stderr[-3000:]
     check_same_run("torch_version", reference, out)
 

@@ -740,7 +740,7 @@ print(json.dumps(report))
               f"{command} > {mount}.stdout 2> {mount}.stderr; echo $? > {mount}.rc\n"
               f"{shlex.quote(cli.sys.executable)} -c {shlex.quote(inspect)} {mount / 'run'} {suffix}\n")
     inspected = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=cli.ROOT, env=cli.cli_env(),
-                               capture_output=True, text=True, timeout=600)
+                               capture_output=True, text=True, timeout=1200)
     if inspected.returncode == 99:
         pytest.skip(f"cannot mount a tmpfs here: {inspected.stderr.strip()}")
     assert inspected.returncode == 0, inspected.stderr[-3000:]

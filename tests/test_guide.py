@@ -285,7 +285,7 @@ def test_a_page_that_sets_its_backend_gets_it_even_when_the_others_are_forked(tm
                      encoding="utf-8")
     assert (own_backend(own), own_backend(plain)) == ("jax", None)
     proc = subprocess.run([sys.executable, "-m", "guide.runner", str(own), str(plain), "--fork"],
-                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 page(s), 0 failed" in proc.stdout and "1 forked, 1 spawned" in proc.stdout
 
@@ -303,7 +303,7 @@ def test_pages_run_in_an_empty_folder_without_the_project_unless_marked(tmp_path
     relative.write_text("```python\nimport os\nprint(os.listdir('.'), os.path.exists('guide'))\n```\n\n"
                         "```text\n[] False\n```\n\n```python\nfrom common import data\n```\n", encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "guide.runner", str(imports), str(marked), str(relative), "--fork"],
-                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 1 and "3 page(s), 2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert f"{marked}: 1/1 blocks ran, 1 outputs checked" in proc.stdout
     # the relative page's first block found an empty folder; its second could not import common
@@ -367,7 +367,7 @@ def run_pages(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -
     # every backend (a new interpreter per page costs about 10 s of imports on JAX)
     proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--fork", "--json", str(report)],
                           cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend, KERAS_HOME=str(keras_home)),
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=4800)
     assert proc.returncode == 0, f"{lang}, KERAS_BACKEND={keras_backend}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     summaries = json.loads(report.read_text())["pages"]
     assert [s["page"] for s in summaries] == paths

@@ -24,7 +24,7 @@ def test_compare_shows_progress_and_writes_where_the_caller_is(tmp_path):
     printed as it ends, prefixed with its run, before that run's result line; the table follows."""
     result = subprocess.run([sys.executable, "-m", "parity", "compare", "--backends", "torch", *TINY, "--out", "rel"],
                             cwd=tmp_path, env=cli.cli_env(), capture_output=True, text=True,
-                            timeout=600)
+                            timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "rel"
     assert {p.name for p in out.iterdir()} >= {"report.md", "report.json", "curves.png", "runs"}
