@@ -426,7 +426,8 @@ def main(argv=None) -> int:
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     if args.one is not None:
-        args.one.write_text(json.dumps(run_page(args.pages[0])))
+        summary_file = args.one.absolute()  # run_page changes the current folder
+        summary_file.write_text(json.dumps(run_page(args.pages[0])))
         return 0
     fork = hasattr(os, "fork") and not args.spawn and (
         args.fork or os.environ.get("KERAS_BACKEND", "jax") == "torch")
