@@ -11,6 +11,21 @@ the SHA-256 recorded when it was saved).
 
 A folder has one writer at a time: :func:`lock_folder` takes an ``flock`` on the
 folder's own descriptor, held until released or until the process ends, however it ends.
+
+A run writes only into the folder it locked, whatever happens to its path meanwhile (a
+symlink re-pointed, the folder renamed or deleted, another folder made in its place).
+Two guards, because neither is enough alone:
+
+* the run resolves ``--out`` once, at the start, to the real folder (``common.runs``), and
+  before every write checks that this path still leads to the folder it locked
+  (:func:`check_still_held`), stopping with one line if not;
+* the libraries write by path (``torch.save``, Keras's ``model.save``, Matplotlib), so each
+  file is first written under a temporary name by path, after that check, but it takes
+  its final name only through the locked folder's descriptor (``os.replace`` with
+  ``dir_fd``), as do deletions.  A folder moved between the check and the write cannot
+  receive a file under its final name: the rename fails, the stray temporary is deleted,
+  and the run stops with the same line.  A full ``dir_fd`` write was not chosen because
+  those three libraries would each need their own byte-level writer.
 """
 from __future__ import annotations
 
@@ -44,15 +59,17 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     The temporary name is unique to this call (process id and a random token), so two
     processes never touch each other's temporary files.  A full disk raises
     :class:`OutputError`, with ``path`` left as it was and no temporary file behind.
+    In a folder this process has locked, the rename goes through the lock's descriptor
+    (see the module's docstring).
     """
     path = Path(path)
     tmp = write_temporary(path, write)
     try:
-        os.replace(tmp, path)
+        replace_in(path.parent, tmp.name, path.name)
     except OSError as e:
         raise disk_error(e, path) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)  # nothing after the rename; a stray copy if the folder moved
     return path
 
 
@@ -62,7 +79,9 @@ def write_temporary(path: Path, write: Callable[[Path], None]) -> Path:
     The caller renames it into place (``os.replace``); a process killed before that leaves
     an orphan that :func:`remove_temporary_files` recognises."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_still_held(path.parent)  # a locked folder still where the run locked it
+    if descriptor(path.parent, create=True) is None:  # a locked folder's subfolder is made through its descriptor
+        path.parent.mkdir(parents=True, exist_ok=True)
     # keeps the suffix: Keras checks it, matplotlib picks the format from it
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
     try:
@@ -107,9 +126,10 @@ def remove_temporary_files(folder: Path) -> list[Path]:
     is writing there, and every temporary file is an orphan.
     """
     removed = []
-    for path in Path(folder).glob(".*.tmp*"):
-        if TEMPORARY.match(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
+    for name in names_in(folder):
+        path = Path(folder) / name
+        if TEMPORARY.match(name) and path.is_file():
+            unlink_in(folder, name)
             removed.append(path)
     return removed
 
@@ -124,7 +144,88 @@ def sha256(path: Path) -> str:
 
 # --- One writer per folder --------------------------------------------------------------------------
 
-_held: dict[str, list] = {}  # realpath of the folder -> [fd of the folder, times taken]
+_held: dict[str, list] = {}  # the folder's real path when it was locked -> [its descriptor, times taken]
+_inner: dict[str, int] = {}  # a subfolder of a locked folder (checkpoints/) -> its descriptor, opened through the folder's
+
+
+class FolderMovedError(OutputError):
+    """The folder a run locked is no longer at the path it locked (moved, deleted or replaced)."""
+
+
+def _held_key(folder) -> str | None:
+    """The key under which this process locked ``folder``: the path it was locked under (a run
+    gives the path it resolved at its start), else the folder's real path now."""
+    for key in (os.path.abspath(folder), os.path.realpath(folder)):
+        if key in _held:
+            return key
+    return None
+
+
+def _moved(folder) -> FolderMovedError:
+    return FolderMovedError(f"the output folder {folder} was moved or deleted while this run wrote to it; nothing "
+                            "more is written there (start again with another --out)")
+
+
+def descriptor(folder, create: bool = False) -> int | None:
+    """The open descriptor of ``folder`` if this process locked it or the folder it lies directly in
+    (such a subfolder is opened, and with ``create`` made if missing, through the locked folder's
+    descriptor); else None, also for a subfolder that does not exist (yet)."""
+    key = _held_key(folder)
+    if key is not None:
+        return _held[key][0]
+    parent, name = os.path.split(os.path.abspath(folder))
+    parent_key = _held_key(parent)
+    if parent_key is None:
+        return None
+    inner = os.path.join(parent_key, name)
+    if inner not in _inner:
+        parent_fd = _held[parent_key][0]
+        try:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, dir_fd=parent_fd)
+            _inner[inner] = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                    dir_fd=parent_fd)
+        except FileNotFoundError:
+            if not create:
+                return None
+            raise _moved(parent) from None
+        except OSError as e:
+            raise OutputError(f"{folder} is not a folder this run can write ({e.strerror}); remove it, or "
+                              "choose another --out") from None
+    return _inner[inner]
+
+
+def replace_in(folder, src: str, dst: str) -> None:
+    """Rename ``folder/src`` to ``folder/dst``; in a locked folder through its descriptor."""
+    fd = descriptor(folder)
+    if fd is None:
+        os.replace(Path(folder) / src, Path(folder) / dst)
+        return
+    try:
+        os.replace(src, dst, src_dir_fd=fd, dst_dir_fd=fd)
+    except FileNotFoundError:  # the temporary file was written into whatever now stands at the path
+        check_still_held(folder)
+        raise _moved(folder) from None
+
+
+def unlink_in(folder, name: str) -> None:
+    """Delete ``folder/name`` if it is there; in a locked folder through its descriptor."""
+    fd = descriptor(folder)
+    with contextlib.suppress(FileNotFoundError):
+        if fd is None:
+            os.unlink(Path(folder) / name)
+        else:
+            os.unlink(name, dir_fd=fd)
+
+
+def names_in(folder) -> list[str]:
+    """The names in ``folder`` (none if it is missing); in a locked folder through its descriptor."""
+    fd = descriptor(folder)
+    try:
+        return sorted(os.listdir(Path(folder) if fd is None else fd))
+    except FileNotFoundError:
+        return []
 
 
 def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str | None = None,
@@ -146,6 +247,7 @@ def lock_folder(folder: Path, *, name: str = LOCK, wait: bool = False, busy: str
     """
     key = os.path.realpath(folder)
     if key in _held:
+        check_still_held(key)  # the same folder, not one made at its path since
         _held[key][1] += 1
         return False
     message = unwritable or "cannot write to the folder {folder} ({reason}); choose another --out"
@@ -181,34 +283,46 @@ def holder(pid_file: Path) -> str:
 
 
 def check_still_held(folder: Path) -> None:
-    """If this process holds ``folder``'s lock, check that ``folder`` is still the directory it locked.
+    """If this process locked ``folder`` (or the folder it lies directly in), check that the path
+    it was locked under still leads to the directory it locked.
 
     A folder can be moved away or deleted with ``rm -rf`` while a run writes to it, and another
     run can then create and lock a new one at the same path: the first run would write into the
-    second's folder.  Raises :class:`OutputError` then; does nothing for a folder this process
-    has not locked."""
-    held = _held.get(os.path.realpath(folder))
-    if held is None:
-        return
-    locked = os.fstat(held[0])
-    try:
-        now = os.stat(folder)
-    except OSError:
-        now = None
-    if now is None or (now.st_dev, now.st_ino) != (locked.st_dev, locked.st_ino):
-        raise OutputError(f"the output folder {folder} was moved or deleted while this run wrote to it; nothing more "
-                          "is written there (start again with another --out)")
+    second's folder.  Raises :class:`FolderMovedError` then; does nothing for a folder this
+    process has not locked.  The path is the one the lock was taken under, not the folder's
+    real path now: looked up by the real path, a re-pointed symlink would find no lock and
+    check nothing."""
+    key = _held_key(folder)
+    inner = None
+    if key is None:
+        parent, name = os.path.split(os.path.abspath(folder))
+        key = _held_key(parent)
+        if key is None:
+            return
+        inner = os.path.join(key, name)
+    for path, fd in ((key, _held[key][0]), (inner, _inner.get(inner))):
+        if path is None or fd is None:
+            continue
+        locked = os.fstat(fd)
+        try:
+            now = os.stat(path, follow_symlinks=False)
+        except OSError:
+            now = None
+        if now is None or (now.st_dev, now.st_ino) != (locked.st_dev, locked.st_ino):
+            raise _moved(folder if path == key else path)
 
 
 def unlock_folder(folder: Path, *, name: str = LOCK) -> None:
     """Give back one :func:`lock_folder` of this process; the last one releases the lock."""
-    key = os.path.realpath(folder)
-    held = _held.get(key)
-    if held is None:
+    key = _held_key(folder)
+    if key is None:
         return
+    held = _held[key]
     held[1] -= 1
     if held[1] == 0:
         del _held[key]
+        for inner in [inner for inner in _inner if os.path.dirname(inner) == key]:
+            os.close(_inner.pop(inner))
         os.close(held[0])  # closing the descriptor releases the flock
 
 
@@ -268,24 +382,24 @@ class CheckpointDir:
             atomic_write_json(self.folder / STATE, {**state, "epochs_done": epochs_done, "file": path.name,
                                                     "sha256": sha256(tmp), "pending": tmp.name})
             fault_point("before-rename", epochs_done)
-            os.replace(tmp, path)
+            replace_in(self.folder, tmp.name, path.name)
         except OSError as e:
             raise disk_error(e, path) from None
         finally:
             tmp.unlink(missing_ok=True)
         fault_point("before-cleanup", epochs_done)
-        for old in self.folder.glob("epoch-*"):
-            if old != path and MODEL_FILE.match(old.name):
-                old.unlink(missing_ok=True)
+        for name in names_in(self.folder):
+            if name != path.name and MODEL_FILE.match(name):
+                unlink_in(self.folder, name)
         self.current = path
         return path
 
     def clear(self) -> None:
         """Delete the state file first (so no state names a missing file), then every model file."""
-        (self.folder / STATE).unlink(missing_ok=True)
-        for old in self.folder.glob("epoch-*"):
-            if MODEL_FILE.match(old.name):
-                old.unlink(missing_ok=True)
+        unlink_in(self.folder, STATE)
+        for name in names_in(self.folder):
+            if MODEL_FILE.match(name):
+                unlink_in(self.folder, name)
 
     def found(self) -> Path | None:
         """A model file or the state file, if the folder holds any: a run's checkpoint is there."""
@@ -390,7 +504,7 @@ def finish_interrupted_save(folder: Path) -> Path | None:
     tmp = folder / pending
     if not tmp.is_file() or tmp.is_symlink() or sha256(tmp) != digest:
         return None
-    os.replace(tmp, folder / name)
+    replace_in(folder, pending, name)
     return folder / name
 
 

@@ -117,25 +117,74 @@ def keras_json() -> Path:
     return home.expanduser() / "keras.json"
 
 
+# What Keras accepts in keras.json (keras/src/backend/config.py, read at import)
+KERAS_JSON_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
+MAX_KERAS_JSON = 1 << 20  # Keras writes about 120 bytes
+
+
+def check_keras_json(path: Path | None = None) -> None:
+    """Refuse, with one line naming the file and the key (ConfigError), a keras.json that Keras
+    would stop on at import with an internal error, or that would change this project's numbers.
+
+    Keras reads ``$KERAS_HOME/keras.json`` (``keras_json()``) when it is first imported and stops
+    there with an ``AttributeError`` for a JSON list, and a bare ``ValueError`` (an empty
+    ``AssertionError`` in older releases) for a bad ``epsilon``, ``floatx`` or
+    ``image_data_format``; an unknown ``backend`` fails later, when Keras imports it.  So the
+    command lines call this before anything imports Keras (through :func:`check_floatx`).
+    A file that is not JSON at all is left alone: Keras ignores it and uses its defaults.
+    """
+    path = keras_json() if path is None else Path(path)
+    how = "or point KERAS_HOME to another folder"
+    if not os.path.exists(path):  # Keras writes a fresh one
+        return
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KERAS_JSON + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror}), which Keras reads when it is imported: fix its "
+                          f"permissions or delete it, {how}") from None
+    if len(raw) > MAX_KERAS_JSON:
+        raise ConfigError(f"{path} is larger than {MAX_KERAS_JSON:,} bytes, which no keras.json needs: delete it "
+                          f"(Keras writes a fresh one), {how}")
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError):
+        return  # Keras ignores a file it cannot parse, and so does the project
+    if not isinstance(config, dict):
+        kind = {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(type(config), "number")
+        raise ConfigError(f"{path} holds a JSON {kind}, not the object of settings Keras expects (such as "
+                          f'{{"floatx": "float32", "epsilon": 1e-07}}): fix it or delete it, {how}')
+    value = config.get("floatx", "float32")
+    if value != "float32":
+        raise ConfigError(f"{path} sets floatx={value}; this project trains in float32: set it back to "
+                          f"float32, {how}")
+    value = config.get("epsilon", 1e-07)
+    if isinstance(value, bool) or not isinstance(value, float) or not 0 < value < float("inf"):
+        raise ConfigError(f"{path} sets epsilon={json.dumps(value)}; Keras needs a positive number written with a "
+                          f"decimal point or an exponent, such as 1e-07: set it so or remove the key, {how}")
+    value = config.get("backend", "jax")
+    if value not in KERAS_JSON_BACKENDS:
+        raise ConfigError(f"{path} sets backend={json.dumps(value)}, which Keras does not know; set it to one of "
+                          f"{', '.join(BACKENDS)} or remove the key, {how}")
+    value = config.get("image_data_format", "channels_last")
+    if value not in IMAGE_DATA_FORMATS:
+        raise ConfigError(f"{path} sets image_data_format={json.dumps(value)}; Keras accepts "
+                          f"{' or '.join(IMAGE_DATA_FORMATS)}: set one or remove the key, {how}")
+
+
 def check_floatx(floatx: str | None = None) -> None:
     """Refuse a Keras ``floatx`` other than float32 with one line (ConfigError).
 
     Keras takes ``floatx`` from keras.json at import: float16 made the models fail deep in
     the recurrent layers, and float64 trained the torch backend silently in float64, with
-    other losses and a float64 model file.  Without ``floatx``, this reads keras.json
-    (before Keras is imported: the command lines call it first); with it, it checks the
-    value Keras holds now (``keras.config.floatx()``, which a program may have set).
+    other losses and a float64 model file.  Without ``floatx``, this checks keras.json,
+    every key of it (:func:`check_keras_json`), before Keras is imported: the command lines
+    (train, convert, compare) call it first.  With ``floatx``, it checks the value Keras
+    holds now (``keras.config.floatx()``, which a program may have set).
     """
     if floatx is None:
-        path = keras_json()
-        try:
-            config = json.loads(path.read_text())
-        except (OSError, ValueError, RecursionError):
-            return  # missing or unreadable: Keras then uses float32 too
-        value = config.get("floatx", "float32") if isinstance(config, dict) else "float32"
-        if value != "float32":
-            raise ConfigError(f"{path} sets floatx={value}; this project trains in float32: set it back to "
-                              "float32, or point KERAS_HOME to another folder")
+        check_keras_json()
     elif floatx != "float32":
         raise ConfigError(f"Keras's floatx is {floatx} (keras.config.set_floatx); this project trains in float32: "
                           "call keras.config.set_floatx('float32') first")

@@ -5,15 +5,16 @@ predictions.png)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from common.checkpoint import (CheckpointDir, atomic_write, check_same_architecture, check_still_held,
-                               finish_interrupted_save,
-                               lock_folder, remove_temporary_files, state_error, unlock_folder)
+from common.checkpoint import (CheckpointDir, FolderMovedError, atomic_write, check_same_architecture,
+                               check_still_held, finish_interrupted_save, lock_folder, remove_temporary_files,
+                               state_error, unlink_in, unlock_folder)
 from common.config import RunConfig
 from common.data import COUNTS
 from common.errors import CheckpointError, ConfigError, NonFiniteLossError, OutputError
@@ -34,8 +35,11 @@ BUSY = ("{folder} is in use by another run (process {pid}); wait for it to finis
 # --- The output folder ---------------------------------------------------------------------------------
 
 def make_out_dir(config: RunConfig) -> Path:
-    """Create the output folder (or check the one to resume) and check that it is writable."""
+    """Create the output folder (or check the one to resume), check that it is writable, and return
+    its real path: a run resolves ``--out`` once, here, and writes only there (``common.checkpoint``),
+    so a symlink re-pointed later changes nothing for it."""
     out = Path(config.out)
+    check_still_held(out)  # a folder this process locked is not made anew at its path
     if config.resume and not out.is_dir():
         raise CheckpointError(f"{out} is not a folder, so there is no run to resume; check the path given to --resume")
     if out.exists() and not out.is_dir():
@@ -50,7 +54,7 @@ def make_out_dir(config: RunConfig) -> Path:
     except OSError as e:
         raise OutputError(f"cannot write to the output folder {out} ({e.strerror or type(e).__name__}); "
                           "choose another --out") from None
-    return out
+    return Path(os.path.realpath(out))
 
 
 def lock_out_dir(out: Path) -> bool:
@@ -74,15 +78,17 @@ def unlock_out_dir(out: Path) -> None:
     unlock_folder(out)
 
 
-def preflight(config: RunConfig, suffix: str) -> None:
+def preflight(config: RunConfig, suffix: str) -> RunConfig:
     """Check what needs no framework (the output folder, what ``--resume`` would continue,
     whether the model fits in memory) and raise the same errors ``run.main`` would; the
     command lines call this before importing torch or keras, so such a mistake is
-    reported at once.  The folder stays locked for the rest of the process."""
+    reported at once.  The folder stays locked for the rest of the process.  Returns
+    ``config`` with ``out`` resolved to the real folder, which the run is to be given."""
     check_fits_in_memory(config)
-    out = make_out_dir(config)
-    lock_out_dir(out)
+    config = dataclasses.replace(config, out=make_out_dir(config))
+    lock_out_dir(config.out)
     resume_point(config, checkpoints(config, suffix))
+    return config
 
 
 def checkpoints(config: RunConfig, suffix: str) -> CheckpointDir:
@@ -91,22 +97,28 @@ def checkpoints(config: RunConfig, suffix: str) -> CheckpointDir:
 
 @contextlib.contextmanager
 def run_folder(config: RunConfig, suffix: str):
-    """Create and lock ``--out`` for the block; yield the run's :class:`CheckpointDir`.
+    """Create and lock ``--out`` for the block; yield ``(config, ckpt)``: ``config`` with ``out``
+    resolved to the real folder (the run writes there and nowhere else) and the run's
+    :class:`CheckpointDir`.
 
     What stops the run inside the block says which checkpoint of *this* run is kept:
     a NaN/Inf loss (``NonFiniteLossError.checkpoint``), Ctrl-C (a ``KeyboardInterrupt``
-    whose message says it) and a full disk (``OutputError``).
+    whose message says it) and a full disk (``OutputError``).  A folder moved or deleted
+    under the run took its checkpoints with it: its line says only that.
     """
-    out = make_out_dir(config)
+    config = dataclasses.replace(config, out=make_out_dir(config))
+    out = config.out
     taken = lock_out_dir(out)
     ckpt = checkpoints(config, suffix)
     try:
-        yield ckpt
+        yield config, ckpt
     except NonFiniteLossError as e:
         e.checkpoint = ckpt.current
         raise
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f"interrupted; {kept(ckpt, config)}") from None
+    except FolderMovedError:
+        raise
     except OutputError as e:
         raise OutputError(f"{e}; {kept(ckpt, config)}") from None
     finally:
@@ -140,7 +152,7 @@ def save_checkpoint(config: RunConfig, ckpt: CheckpointDir, epochs_done: int, wr
     path = ckpt.save(epochs_done, write_model, checkpoint_state(config, history))
     if first and not config.resume:
         for name in RESULTS:
-            (Path(config.out) / name).unlink(missing_ok=True)
+            unlink_in(config.out, name)
     return path
 
 

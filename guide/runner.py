@@ -31,6 +31,20 @@ TensorFlow, whose runtimes start threads that a fork would not copy, each page
 gets a new interpreter (``--spawn`` asks for that on torch too; ``--fork`` forks there too,
 which the tests use).  A page that sets ``KERAS_BACKEND`` itself (the JAX and torch-backend
 training-loop pages) always gets a new interpreter.
+
+Every page runs where a reader would run it: in a fresh, empty temporary folder (its current
+directory), with this project's packages (``common``, ``torch_version``, ``keras_version``,
+``parity``, ``guide``) out of reach: they are dropped from ``sys.modules`` and the repository
+from ``sys.path``, and an import finder placed first on ``sys.meta_path`` answers an import of
+any of them with ``ModuleNotFoundError`` and a line saying the page imports this project (the
+editable install's own finder would otherwise still find them).  A page that shows a project
+tool says so in its YAML front matter, ``requires_project: true``; it runs from the
+repository's root folder with the project importable.
+
+What the runner cannot run it refuses before the first page runs, with one line and exit 2:
+a page that is missing, a folder, unreadable or not UTF-8, a page with an unclosed fence, a
+page with no ``python`` block to execute (it would check nothing), and a ``--json`` path whose
+folder is missing or which is itself a folder.
 """
 from __future__ import annotations
 
@@ -42,7 +56,9 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import types
@@ -215,11 +231,65 @@ def failure_line(page: str, results: list[dict], expected_blocks: int) -> str | 
     return None
 
 
+# --- Pages run as a reader runs them: from an empty folder, without this project -------------
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PACKAGES = ("common", "torch_version", "keras_version", "parity", "guide")
+FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^---[ \t]*$", re.S | re.M)
+REQUIRES_PROJECT = re.compile(r"^requires_project:[ \t]*(true|yes)[ \t]*$", re.M | re.I)
+
+
+def requires_project(text: str) -> bool:
+    """Whether a page's YAML front matter says ``requires_project: true`` (it shows a project tool)."""
+    m = FRONT_MATTER.match(text)
+    return m is not None and REQUIRES_PROJECT.search(m.group(1)) is not None
+
+
+class _NoProject:
+    """A ``sys.meta_path`` finder that refuses this project's packages, whoever else could find them."""
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in PROJECT_PACKAGES:
+            raise ModuleNotFoundError(
+                f"No module named '{name}': this page imports the project's package '{top}', which a "
+                f"reader's folder does not have (write the few lines it needs in the page, or mark the "
+                f"page 'requires_project: true' in its front matter and say so in a box)", name=name)
+        return None
+
+
+def isolate_from_project() -> None:
+    """Make this process's later imports of the project's packages fail (see ``_NoProject``)."""
+    for name in list(sys.modules):
+        if name.partition(".")[0] in PROJECT_PACKAGES:
+            del sys.modules[name]
+    root = os.path.realpath(ROOT)
+    sys.path[:] = [entry for entry in sys.path
+                   if entry and os.path.realpath(entry) != root]  # "" is the current folder
+    sys.meta_path.insert(0, _NoProject())
+
+
 def run_page(page: Path) -> dict:
-    """Run one page in this process; the summary the parent collects."""
+    """Run one page in this process; the summary the parent collects.
+
+    Unless the page requires the project, it runs in an empty temporary folder with the
+    project's packages out of reach; meant for a child process (the changes are not undone)."""
     started = time.perf_counter()
     blocks = parse(page)
-    results = run(blocks, str(page))
+    exempt = requires_project(Path(page).read_text(encoding="utf-8"))
+    folder = None
+    if exempt:
+        os.chdir(ROOT)
+    else:
+        folder = tempfile.mkdtemp(prefix="guide-page-")
+        os.chdir(folder)
+        isolate_from_project()
+    try:
+        results = run(blocks, str(page))
+    finally:
+        if folder is not None:
+            os.chdir(tempfile.gettempdir())
+            shutil.rmtree(folder, ignore_errors=True)
     return {"page": str(page), "results": results, "seconds": time.perf_counter() - started,
             "blocks": sum(b.executed for b in blocks)}
 
@@ -288,6 +358,52 @@ def preload() -> None:
     import_tensorflow_quietly()
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (a file name may hold them)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def page_problem(page: Path) -> str | None:
+    """Why ``page`` cannot be run, in one line, or None: unreadable, not UTF-8, an unclosed
+    fence, or no python block to execute (a page that runs nothing must not pass)."""
+    hint = "give Markdown pages of the guide, e.g. guide/en/topics/stacking.md"
+    if not page.exists():
+        return f"no such page: {page} ({hint})"
+    if page.is_dir():
+        return f"{page} is a folder, not a page ({hint})"
+    try:
+        data = page.read_bytes()
+        data.decode("utf-8")
+    except OSError as e:
+        return f"cannot read {page}: {e.strerror or e} ({hint})"
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return (f"{page}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                "save the page as UTF-8")
+    try:
+        blocks = parse(page)
+    except ValueError as e:
+        return f"{page}:{str(e).removeprefix('line ')}; close it with a line of three backticks"
+    if not any(b.executed for b in blocks):
+        return (f"{page} has no ```python block to run, so running it would check nothing "
+                "(give pages with code; shown-only blocks are ```python not-executed)")
+    return None
+
+
+def json_problem(path: Path) -> str | None:
+    """Why the ``--json`` report could not be written to ``path``, or None."""
+    if path.is_dir():
+        return f"--json {path} is a folder; give a file name, e.g. {path / 'results.json'}"
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        return f"--json {path}: {folder} is a file, not a folder; choose another path"
+    if not folder.is_dir():
+        return f"--json {path}: the folder {folder} does not exist; create it or choose another path"
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return f"--json {path} cannot be written (permission denied); choose another path"
+    return None
+
+
 def main(argv=None) -> int:
     from common.cli import OneLineParser  # one line on stderr for bad arguments, no usage block
     parser = OneLineParser(prog="python -m guide.runner", description=__doc__.splitlines()[0])
@@ -299,15 +415,19 @@ def main(argv=None) -> int:
                         help="fork every page from one process that has imported the libraries, on any backend")
     parser.add_argument("--one", type=Path, default=None, help=argparse.SUPPRESS)  # internal: a spawned child
     args = parser.parse_args(argv)
-    missing = [str(p) for p in args.pages if not p.is_file()]
-    if missing:
-        parser.exit(2, f"python -m guide.runner: no such page: {missing[0]} (give Markdown files, e.g. guide/en/index.md)\n")
+    # Everything a user can get wrong is checked before the first page runs: one line, exit 2.
+    problem = next(filter(None, (page_problem(page) for page in args.pages)), None)
+    if problem is None and args.json is not None:
+        problem = json_problem(args.json)
+    if problem is not None:
+        parser.exit(2, f"python -m guide.runner: {one_line(problem)}\n")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     root = Path(__file__).resolve().parents[1]
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     if args.one is not None:
-        args.one.write_text(json.dumps(run_page(args.pages[0])))
+        summary_file = args.one.absolute()  # run_page changes the current folder
+        summary_file.write_text(json.dumps(run_page(args.pages[0])))
         return 0
     fork = hasattr(os, "fork") and not args.spawn and (
         args.fork or os.environ.get("KERAS_BACKEND", "jax") == "torch")
@@ -336,12 +456,21 @@ def main(argv=None) -> int:
     total = time.perf_counter() - started
     print(f"{len(args.pages)} page(s), {len(failures)} failed, {total:.1f} s, "
           f"KERAS_BACKEND={os.environ.get('KERAS_BACKEND')}, {len(args.pages) - spawned} forked, {spawned} spawned")
-    if args.json is not None:
-        args.json.write_text(json.dumps({"pages": summaries, "seconds": total}, indent=1))
     for line in failures:
         print(line, file=sys.stderr)
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps({"pages": summaries, "seconds": total}, indent=1))
+        except OSError as e:  # checked before the pages ran, but a folder can go away meanwhile
+            print(f"python -m guide.runner: cannot write --json {one_line(str(args.json))}: {e.strerror}",
+                  file=sys.stderr)
+            return 2
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("python -m guide.runner: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -15,7 +15,7 @@ def main() -> None:
     backend = check_choice("backend", args.backend, BACKENDS)
     config = config_from_args(args, default_out=f"keras-{backend}")
     check_floatx()  # keras.json's floatx, before Keras reads it
-    preflight(config, ".keras")  # a wrong --out or --resume is reported before keras loads
+    config = preflight(config, ".keras")  # a wrong --out or --resume is reported before keras loads
     # Keras reads KERAS_BACKEND once, at its first import: set it before anything imports keras.
     os.environ["KERAS_BACKEND"] = backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -45,7 +45,9 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     # Setup: the backend was fixed by KERAS_BACKEND before keras was imported
     backend = setup()
     speed = speed_of(backend, config)  # per-backend defaults (common/speed.py), overridden by the flags
-    with run_folder(config, ".keras") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
+    # --out: created, locked, resolved to the real folder (the only one written), and never another run's
+    # checkpoints lost
+    with run_folder(config, ".keras") as (config, ckpt):
         out = Path(config.out)
         start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 

@@ -40,7 +40,7 @@ def train_command(module: str, args, backend: str | None = None) -> list[str]:
     return cmd + (["--backend", backend] if backend else [])
 
 
-def run(module: str, args, backend: str | None = None, env: dict | None = None, timeout: float = 600):
+def run(module: str, args, backend: str | None = None, env: dict | None = None, timeout: float = 1200):
     return subprocess.run(train_command(module, args, backend), cwd=ROOT, env=cli_env(env),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -70,7 +70,7 @@ def start(module: str, args, backend: str | None = None, env: dict | None = None
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_checkpoint(proc: subprocess.Popen, out: Path, timeout: float = 300) -> dict:
+def wait_for_checkpoint(proc: subprocess.Popen, out: Path, timeout: float = 900) -> dict:
     """Poll ``out/checkpoints/state.json`` until it exists; return it (the process is still running)."""
     state_file = Path(out) / "checkpoints" / "state.json"
     deadline = time.monotonic() + timeout
@@ -159,7 +159,7 @@ runpy.run_module(module, run_name="__main__", alter_sys=True)
 def run_denied(module: str, args, denied: str, backend: str | None = None) -> subprocess.CompletedProcess:
     """The command line, with every file whose path ends in ``denied`` unreadable."""
     cmd = [sys.executable, "-c", DENY, denied, *train_command(module, args, backend)[2:]]
-    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=1200)
 
 
 # Linux keeps a process's peak RSS (ru_maxrss) across fork and execve, so a command started from
@@ -176,7 +176,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_measured(cmd: list[str], cwd=ROOT, env: dict | None = None, timeout: float = 600):
+def run_measured(cmd: list[str], cwd=ROOT, env: dict | None = None, timeout: float = 1200):
     """Run ``cmd``; return ``(CompletedProcess, peak RSS in bytes)`` of that one process."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:

@@ -12,7 +12,7 @@ def test_benchmark_quick_run_writes_sane_json(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.epoch_time", "--quick", "--paths", "torch", "--subset", "2048",
          "--variant", "torch:prefetch=false", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
+        cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| PyTorch (native) |" in result.stdout  # the Markdown table
 
@@ -47,7 +47,7 @@ def test_cli_benchmark_times_the_real_command(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.cli_time", "--paths", "torch", "--epochs", "3", "--rounds", "1",
          "--subset", "2048", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| PyTorch (native) |" in result.stdout
     report = json.loads(out.read_text())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -100,6 +101,139 @@ def test_a_folder_moved_away_mid_run_is_not_written_to(tmp_path):
         assert list((tmp_path / "run").iterdir()) == []
     finally:
         unlock_out_dir(config.out)
+
+
+def test_an_interrupted_save_is_finished_only_with_the_bytes_state_json_recorded(tmp_path):
+    """A save killed between writing state.json and renaming the model leaves the model under its
+    temporary name; the next holder renames it only if its SHA-256 is the one recorded."""
+    from common.checkpoint import finish_interrupted_save
+    folder = tmp_path / "checkpoints"
+    ckpt = CheckpointDir(folder, ".pt")
+    ckpt.save(1, lambda p: p.write_bytes(b"epoch 1"), {"seed": 0})
+    pending = ".epoch-0002.tmp4242-0a1b2c3d.pt"
+    state = {"seed": 0, "epochs_done": 2, "file": "epoch-0002.pt", "sha256": hashlib.sha256(b"epoch 2").hexdigest(),
+             "pending": pending}
+    atomic_write_json(folder / "state.json", state)
+    (folder / pending).write_bytes(b"epoch 2, changed after its state was written")
+    assert finish_interrupted_save(folder) is None
+    assert (folder / pending).exists() and not (folder / "epoch-0002.pt").exists()
+    with pytest.raises(CheckpointError, match=r"names epoch-0002\.pt, which is missing"):
+        ckpt.latest()
+    (folder / pending).write_bytes(b"epoch 2")  # the bytes state.json recorded
+    assert finish_interrupted_save(folder) == folder / "epoch-0002.pt"
+    assert ckpt.latest()[1].read_bytes() == b"epoch 2" and not (folder / pending).exists()
+
+
+# --- A run writes only into the folder it locked ---------------------------------------------------------
+
+RESULT_FILES = ["checkpoints", "history.png", "metrics.json", "model.pt", "predictions.png", "summary.txt"]
+
+
+def run_tampered(monkeypatch, small_data, out, tamper, epochs: int = 3):
+    """``torch_version.run.main`` into ``out`` (3 epochs of 8 steps); ``tamper()`` runs once epoch 1's
+    checkpoint is on disk, before epoch 2 trains: each save is waited for, so "mid-run" is exact."""
+    import torch_version.run as torch_run
+    from common.checkpoint_writer import CheckpointWriter
+
+    class WaitsForEachSave(CheckpointWriter):
+        def save(self, epochs_done, snapshot, history):
+            super().save(epochs_done, snapshot, history)
+            self.wait()
+            if epochs_done == 1:
+                tamper()
+
+    monkeypatch.setattr(torch_run, "CheckpointWriter", WaitsForEachSave)
+    return torch_run.main(RunConfig(out=out, **TORCH, epochs=epochs), small_data)
+
+
+def listing(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != ".lock")
+
+
+def test_a_run_keeps_writing_into_the_folder_its_symlink_led_to_at_the_start(monkeypatch, small_data, tmp_path):
+    """The issue's repro: --out link, link re-pointed from A to B after the first epoch. Every later file
+    goes to A, the folder the run resolved and locked; B gets nothing, and stays free for another run."""
+    a, b, link = tmp_path / "A", tmp_path / "B", tmp_path / "link"
+    a.mkdir(), b.mkdir()
+    link.symlink_to(a)
+
+    def repoint():  # ln -sfn B link.new && mv -T link.new link
+        (tmp_path / "link.new").symlink_to(b)
+        (tmp_path / "link.new").rename(link)
+        assert not locked(b)
+
+    metrics = run_tampered(monkeypatch, small_data, link, repoint)
+    assert metrics["config"]["out"] == str(a)  # resolved once, at the start
+    assert listing(a) == RESULT_FILES and listing(a / "checkpoints") == ["epoch-0003.pt", "state.json"]
+    assert list(b.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["renamed", "renamed, and a new folder made in its place", "removed"])
+def test_a_run_whose_folder_is_moved_or_removed_stops_and_writes_nowhere_else(monkeypatch, small_data, tmp_path, how):
+    from common.checkpoint import FolderMovedError
+    import shutil
+    out = tmp_path / "run"
+
+    def tamper():
+        if how == "removed":
+            shutil.rmtree(out)
+            return
+        out.rename(tmp_path / "moved")
+        if "new folder" in how:
+            out.mkdir()
+
+    with pytest.raises(FolderMovedError, match=rf"^the output folder {re.escape(str(out))} was moved or deleted while "
+                                              r"this run wrote to it; nothing more is written there"):
+        run_tampered(monkeypatch, small_data, out, tamper)
+    if how == "removed":
+        assert not out.exists()  # not made anew
+    else:
+        assert listing(tmp_path / "moved" / "checkpoints") == ["epoch-0001.pt", "state.json"]
+        assert listing(tmp_path / "moved") == ["checkpoints"]
+        assert ("new folder" in how) == out.exists() and (not out.exists() or list(out.iterdir()) == [])
+
+
+def test_a_file_never_takes_its_name_in_a_folder_made_in_place_of_the_locked_one(tmp_path):
+    """The libraries write by path; if the folder moves between the check and the write, the file lands
+    in whatever stands at the path, under a temporary name: it is renamed through the locked folder's
+    descriptor, which fails, and the stray copy is deleted."""
+    from common.checkpoint import FolderMovedError
+    out = tmp_path / "run"
+    out.mkdir()
+
+    def moved_while_writing(tmp):
+        out.rename(tmp_path / "moved")
+        out.mkdir()
+        tmp.write_bytes(b"model")
+
+    assert lock_out_dir(out)
+    try:
+        with pytest.raises(FolderMovedError, match="was moved or deleted while this run wrote to it"):
+            atomic_write(out / "model.pt", moved_while_writing)
+    finally:
+        unlock_out_dir(out)
+    assert list(out.iterdir()) == [] and listing(tmp_path / "moved") == []
+
+
+def test_a_second_run_reaching_the_locked_folder_by_another_path_is_refused(monkeypatch, small_data, tmp_path):
+    """The lock is on the folder, not on a path: runs started through a symlink to it, or through
+    a path with ``..`` in it, while the first trains, each get one line and exit 2."""
+    out = tmp_path / "run"
+    (tmp_path / "link").symlink_to(out)
+    (tmp_path / "sub").mkdir()
+    seen = {}
+
+    def others():
+        jobs = {name: ("torch_version", [*args_of(TORCH, 3), "--out", path], None, None)
+                for name, path in (("link", tmp_path / "link"), ("dots", tmp_path / "sub" / ".." / "run"))}
+        seen.update(cli.run_many(jobs))
+
+    run_tampered(monkeypatch, small_data, out, others)
+    for result in seen.values():
+        cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: .* is in use by another run "
+                                                    rf"\(process {os.getpid()}\); wait for it to finish, or choose "
+                                                    r"another --out$")
+    assert len(seen) == 2 and listing(out) == RESULT_FILES
 
 
 def locked(folder) -> bool:
@@ -470,7 +604,7 @@ def test_a_second_run_into_the_same_folder_is_refused_and_the_first_is_unharmed(
             cli.one_error_line(result, "torch_version", rf"^python -m torch_version: error: {re.escape(str(out))} is "
                                                         rf"in use by another run \(process {pid}\); wait for it to "
                                                         r"finish, or choose another --out$")
-    stdout, stderr = first.communicate(timeout=600)
+    stdout, stderr = first.communicate(timeout=1200)
     assert first.returncode == 0, stderr[-3000:]
     check_same_run("torch_version", reference, out)
 

@@ -22,7 +22,7 @@ def run_cli(module, *args, backend=None):
         cmd += ["--backend", backend]
     if backend in ("jax", "tensorflow"):
         cmd[1:3] = ["-c", WITHOUT_TORCH, module]  # then sys.argv = [module, "train", ...]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
 
 
 def check_artifacts(out, result, framework, backend, model_file, params):

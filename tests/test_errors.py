@@ -96,6 +96,9 @@ def bad(tmp_path_factory):
     for floatx in ("float16", "float64"):  # a KERAS_HOME whose keras.json makes Keras compute in another precision
         (t / f"keras-home-{floatx}").mkdir()
         (t / f"keras-home-{floatx}" / "keras.json").write_text(json.dumps({"floatx": floatx, "backend": "jax"}))
+    for name, text in KERAS_JSON_MISTAKES.items():  # keras.json files Keras would stop on at import
+        (t / f"keras-home-{name}").mkdir()
+        (t / f"keras-home-{name}" / "keras.json").write_text(text)
 
     config = RunConfig(subset=2048, batch_size=256, epochs=3)
     torch.manual_seed(0)
@@ -425,6 +428,38 @@ TABLE = [
      r"training stopped: the loss became inf at epoch 2, step 1; the last good checkpoint is "
      r"\S+/nan-torch/checkpoints/epoch-0001\.pt \(try a lower --learning-rate\)", None, None),
 ]
+KERAS_JSON_MISTAKES = {"list": '["float32", 1e-07]\n', "epsilon-abc": '{"epsilon": "abc"}\n',
+                      "epsilon-negative": '{"epsilon": -1e-07}\n',
+                      "image-format": '{"image_data_format": "bogus"}\n', "backend": '{"backend": "bogus"}\n'}
+KERAS_JSON_FIX = r"or point KERAS_HOME to another folder$"
+TABLE += [
+    ("keras-json-list-train", "keras.json holds a JSON list (train)", "keras_version",
+     [*SMALL, "--out", "{t}/out/{id}"], {"KERAS_HOME": "{t}/keras-home-list"},
+     r"^python -m keras_version: error: \S+/keras-home-list/keras\.json holds a JSON list, not the object of "
+     r"settings Keras expects \(such as \{\"floatx\": \"float32\", \"epsilon\": 1e-07\}\): fix it or delete it, "
+     + KERAS_JSON_FIX, lambda t, fashion: check_floatx(), ConfigError),
+    ("keras-json-epsilon-compare", 'keras.json sets "epsilon": "abc" (compare)', "parity",
+     ["compare", "--out", "{t}/out/{id}"], {"KERAS_HOME": "{t}/keras-home-epsilon-abc"},
+     r"^python -m parity: error: \S+/keras-home-epsilon-abc/keras\.json sets epsilon=\"abc\"; Keras needs a positive "
+     r"number written with a decimal point or an exponent, such as 1e-07: set it so or remove the key, "
+     + KERAS_JSON_FIX, lambda t, fashion: check_floatx(), ConfigError),
+    ("keras-json-epsilon-negative-convert", 'keras.json sets "epsilon": -1e-07 (convert)', "parity",
+     ["convert", "{t}/run-torch/checkpoints/epoch-0001.pt", "{t}/out/{id}.keras"],
+     {"KERAS_HOME": "{t}/keras-home-epsilon-negative"},
+     r"^python -m parity: error: \S+/keras-home-epsilon-negative/keras\.json sets epsilon=-1e-07; Keras needs a "
+     r"positive number", lambda t, fashion: check_floatx(), ConfigError),
+    ("keras-json-image-format-convert", 'keras.json sets "image_data_format": "bogus" (convert)', "parity",
+     ["convert", "{t}/run-torch/checkpoints/epoch-0001.pt", "{t}/out/{id}.keras"],
+     {"KERAS_HOME": "{t}/keras-home-image-format"},
+     r"^python -m parity: error: \S+/keras-home-image-format/keras\.json sets image_data_format=\"bogus\"; Keras "
+     r"accepts channels_last or channels_first: set one or remove the key, " + KERAS_JSON_FIX,
+     lambda t, fashion: check_floatx(), ConfigError),
+    ("keras-json-backend-train", 'keras.json sets "backend": "bogus" (train)', "keras_version",
+     [*SMALL, "--out", "{t}/out/{id}"], {"KERAS_HOME": "{t}/keras-home-backend"},
+     r"^python -m keras_version: error: \S+/keras-home-backend/keras\.json sets backend=\"bogus\", which Keras "
+     r"does not know; set it to one of torch, jax, tensorflow or remove the key, " + KERAS_JSON_FIX,
+     lambda t, fashion: check_floatx(), ConfigError),
+]
 CONVERT_CHECK = (r"or call parity\.convert_module\(your_model, x\), which checks against your model itself \(the "
                  r"self-check of a file compares the converted model with the architecture the flags describe, not "
                  r"with your model's forward\)$")
@@ -553,6 +588,34 @@ def test_memory_estimate_uses_the_batch_a_run_can_have():
     check_fits_in_memory(huge)  # no error
 
 
+def test_every_keras_json_mistake_gets_one_line_naming_the_file_and_the_key(tmp_path, monkeypatch):
+    """``check_floatx()`` (which train, convert and compare call before Keras is imported) checks
+    every key Keras reads at import; a file that is not JSON, Keras ignores, and so does it."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    path = tmp_path / "keras.json"
+    for text, key in [('{"floatx": "float64"}', "floatx=float64"), ('{"floatx": "float16"}', "floatx=float16"),
+                      ('{"floatx": 32}', "floatx=32"), ('[]', "holds a JSON list"), ('"float32"', "holds a JSON string"),
+                      ("7", "holds a JSON number"), ('{"epsilon": "abc"}', 'epsilon="abc"'),
+                      ('{"epsilon": 0.0}', "epsilon=0.0"), ('{"epsilon": -1.0}', "epsilon=-1.0"),
+                      ('{"epsilon": 1}', "epsilon=1"), ('{"epsilon": true}', "epsilon=true"),
+                      ('{"backend": "mxnet"}', 'backend="mxnet"'), ('{"backend": ["jax"]}', 'backend=["jax"]'),
+                      ('{"image_data_format": "bogus"}', 'image_data_format="bogus"'),
+                      ('{"image_data_format": null}', "image_data_format=null")]:
+        path.write_text(text)
+        with pytest.raises(ConfigError) as caught:
+            check_floatx()
+        message = str(caught.value)
+        assert message.startswith(f"{path} ") and key in message and "\n" not in message, (text, message)
+    for fine in ('{"floatx": "float32", "epsilon": 1e-07, "backend": "tensorflow", "image_data_format": '
+                 '"channels_first"}', "{}", "not JSON at all", ""):
+        path.write_text(fine)
+        check_floatx()
+    path.unlink()
+    path.mkdir()  # Keras would stop on IsADirectoryError
+    with pytest.raises(ConfigError, match=rf"^cannot read {re.escape(str(path))} \(Is a directory\)"):
+        check_floatx()
+
+
 def test_floatx_set_by_a_program_is_refused():
     """keras.config.set_floatx('float64') in the caller's program: run.main refuses it, as keras.json's."""
     check_floatx("float32")
@@ -677,7 +740,7 @@ print(json.dumps(report))
               f"{command} > {mount}.stdout 2> {mount}.stderr; echo $? > {mount}.rc\n"
               f"{shlex.quote(cli.sys.executable)} -c {shlex.quote(inspect)} {mount / 'run'} {suffix}\n")
     inspected = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=cli.ROOT, env=cli.cli_env(),
-                               capture_output=True, text=True, timeout=600)
+                               capture_output=True, text=True, timeout=1200)
     if inspected.returncode == 99:
         pytest.skip(f"cannot mount a tmpfs here: {inspected.stderr.strip()}")
     assert inspected.returncode == 0, inspected.stderr[-3000:]

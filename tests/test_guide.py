@@ -64,7 +64,25 @@ def text(path: Path) -> str:
 
 # --- The page tree ---------------------------------------------------------------------------
 
+def without_counterpart(guide: Path) -> list[str]:
+    """``lang/page`` for every page of one language that the other language lacks, both ways."""
+    found = {lang: set(str(p.relative_to(guide / lang)) for p in (guide / lang).rglob("*.md")) for lang in LANGS}
+    return sorted(f"{lang}/{page}" for lang in LANGS for other in LANGS if other != lang
+                  for page in found[lang] - found[other])
+
+
+def test_the_counterpart_check_works_both_ways(tmp_path):
+    for lang in LANGS:
+        (tmp_path / lang / "topics").mkdir(parents=True)
+        (tmp_path / lang / "topics" / "shared.md").write_text("# Both\n")
+    assert without_counterpart(tmp_path) == []
+    (tmp_path / "es" / "topics" / "solo.md").write_text("# Solo en español\n")
+    (tmp_path / "en" / "only.md").write_text("# English only\n")
+    assert without_counterpart(tmp_path) == ["en/only.md", "es/topics/solo.md"]
+
+
 def test_every_page_has_its_counterpart_in_the_other_language():
+    assert without_counterpart(GUIDE) == []
     assert pages("en") == pages("es")
     assert len(PAGES) >= 44 and {"index.md", "topics/index.md", "walkthrough/index.md", "appendix/tests.md"} <= set(PAGES)
     assert not (GUIDE / "en" / "README.md").exists(), "the Start page is index.md"
@@ -250,7 +268,7 @@ def test_runner_reads_tabs_and_runs_each_page_alone(tmp_path):
     assert proc.returncode == 1
     # the second page does not see the first page's names; one line names the page and the line
     assert proc.stderr.strip().splitlines()[-1] == f"{second}:3: NameError: name 'shared' is not defined"
-    assert "2 page(s), 1 failed" in proc.stdout
+    assert "2 page(s), 1 failed" in proc.stdout and "0 forked, 2 spawned" in proc.stdout  # --spawn, even on torch
     bad = subprocess.run([sys.executable, "-m", "guide.runner", str(tmp_path / "nowhere.md")],
                          cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "no such page" in bad.stderr
@@ -267,9 +285,31 @@ def test_a_page_that_sets_its_backend_gets_it_even_when_the_others_are_forked(tm
                      encoding="utf-8")
     assert (own_backend(own), own_backend(plain)) == ("jax", None)
     proc = subprocess.run([sys.executable, "-m", "guide.runner", str(own), str(plain), "--fork"],
-                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 page(s), 0 failed" in proc.stdout and "1 forked, 1 spawned" in proc.stdout
+
+
+def test_pages_run_in_an_empty_folder_without_the_project_unless_marked(tmp_path):
+    """A reader has the pip packages, not this repository: a page that imports the project fails
+    with one line saying so, unless its front matter says ``requires_project: true``; a page's
+    current folder is a fresh, empty one."""
+    code = "```python\nimport parity\nimport os\nprint(os.path.isfile('Makefile'))\n```\n\n```text\nTrue\n```\n"
+    imports, marked = tmp_path / "imports.md", tmp_path / "marked.md"
+    imports.write_text("# Imports the project\n\n" + code, encoding="utf-8")
+    marked.write_text("---\nrequires_project: true\n---\n\n# Marked\n\n" + code,
+                      encoding="utf-8")
+    relative = tmp_path / "relative.md"
+    relative.write_text("```python\nimport os\nprint(os.listdir('.'), os.path.exists('guide'))\n```\n\n"
+                        "```text\n[] False\n```\n\n```python\nfrom common import data\n```\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(imports), str(marked), str(relative), "--fork"],
+                          cwd=ROOT, env=quiet_env(KERAS_BACKEND="torch"), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 1 and "3 page(s), 2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"{marked}: 1/1 blocks ran, 1 outputs checked" in proc.stdout
+    # the relative page's first block found an empty folder; its second could not import common
+    assert f"{relative}:10: ModuleNotFoundError: No module named 'common': this page imports the project" in proc.stderr
+    assert proc.stderr.splitlines()[0].startswith(f"{imports}:3: ModuleNotFoundError: No module named 'parity'")
+    assert "requires_project: true" in proc.stderr
 
 
 def test_runner_rejects_an_unclosed_fence(tmp_path):
@@ -278,6 +318,40 @@ def test_runner_rejects_an_unclosed_fence(tmp_path):
     page.write_text("```python\nprint(1)\n", encoding="utf-8")
     with pytest.raises(ValueError, match="never closed"):
         parse(page)
+    proc = subprocess.run([sys.executable, "-m", "guide.runner", str(page)],
+                          cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == f"python -m guide.runner: {page}:1: code fence ``` is never closed; close it with a line of three backticks\n"
+
+
+def test_runner_refuses_what_it_cannot_run_in_one_line_before_any_page_runs(tmp_path, capsys):
+    """An unreadable page, a page with nothing to run, or a --json it cannot write: one line,
+    exit 2, and the good page given first never ran (it would have written its marker)."""
+    from guide.runner import main
+    marker = tmp_path / "ran"
+    good = tmp_path / "good.md"
+    good.write_text(f"```python\nopen({str(marker)!r}, 'w').close()\n```\n", encoding="utf-8")
+    (tmp_path / "latin1.md").write_bytes("```python\nprint('año')\n```\n".encode("latin-1"))
+    (tmp_path / "prose.md").write_text("# Prose only\n\n```python not-executed\nshown()\n```\n", encoding="utf-8")
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "a-file").write_text("")
+    cases = {
+        ("latin1.md",): "latin1.md:2: not UTF-8 text (byte 0xf1); save the page as UTF-8",
+        ("folder.md",): "folder.md is a folder, not a page",
+        ("missing.md",): "no such page: ",
+        ("prose.md",): "prose.md has no ```python block to run",
+        ("--json", "nowhere/r.json"): "the folder ",
+        ("--json", "a-file/r.json"): "a-file is a file, not a folder",
+        ("--json", "folder.md"): "folder.md is a folder; give a file name",
+    }
+    for extra, expected in cases.items():
+        bad = [str(tmp_path / extra[0])] if len(extra) == 1 else ["--json", str(tmp_path / extra[1])]
+        with pytest.raises(SystemExit) as stop:
+            main([str(good), *bad])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and len(err.splitlines()) == 1 and expected in err, (extra, err)
+        assert err.startswith("python -m guide.runner: ") and "Traceback" not in err
+    assert not marker.exists()
 
 
 # --- Executing every page, on every backend ---------------------------------------------------
@@ -286,12 +360,14 @@ def run_pages(lang: str, keras_backend: str, keras_home: Path, tmp_path: Path) -
     """Run every page of one language, each in a process of its own; each block must print its text block."""
     from guide.runner import parse
     report = tmp_path / f"results_{lang}.json"
-    paths = [str(GUIDE / lang / page) for page in PAGES]
+    # the runner refuses a page with nothing to run (the reference table, the index pages)
+    paths = [str(GUIDE / lang / page) for page in PAGES if any(b.executed for b in parse(GUIDE / lang / page))]
+    assert len(paths) >= 39
     # --fork: every page in a forked child of one process that has imported the libraries, on
     # every backend (a new interpreter per page costs about 10 s of imports on JAX)
     proc = subprocess.run([sys.executable, "-m", "guide.runner", *paths, "--fork", "--json", str(report)],
                           cwd=ROOT, env=quiet_env(KERAS_BACKEND=keras_backend, KERAS_HOME=str(keras_home)),
-                          capture_output=True, text=True, timeout=1200)
+                          capture_output=True, text=True, timeout=4800)
     assert proc.returncode == 0, f"{lang}, KERAS_BACKEND={keras_backend}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     summaries = json.loads(report.read_text())["pages"]
     assert [s["page"] for s in summaries] == paths

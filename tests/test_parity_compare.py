@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_compare_shows_progress_and_writes_where_the_caller_is(tmp_path):
     printed as it ends, prefixed with its run, before that run's result line; the table follows."""
     result = subprocess.run([sys.executable, "-m", "parity", "compare", "--backends", "torch", *TINY, "--out", "rel"],
                             cwd=tmp_path, env=cli.cli_env(), capture_output=True, text=True,
-                            timeout=600)
+                            timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "rel"
     assert {p.name for p in out.iterdir()} >= {"report.md", "report.json", "curves.png", "runs"}
@@ -89,6 +90,31 @@ def test_the_ctrl_c_line_names_the_runs_that_finished(tmp_path):
         f"interrupted; 2 runs had finished, each with its metrics.json in {runs}: torch-seed0, keras-jax-seed0; "
         "the report is written once every run has finished")
     assert interrupted(runs, ["torch-seed0"]).startswith("interrupted; 1 run had finished, ")
+
+
+def test_a_stopped_compare_names_the_folder_that_holds_the_finished_runs(tmp_path, monkeypatch):
+    """Ctrl-C after the first run finished: the line names each finished run and a folder that
+    holds its metrics.json, the folder compare itself gave the run (the workers are stood in for)."""
+    import parity.compare as compare_module
+    from common.config import RunConfig
+    given = []
+
+    def fake_run_one(framework, backend, mode, config, out, log=print, prefix=""):
+        if given:
+            raise KeyboardInterrupt
+        given.append(out)
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text("{}")
+        return {"test_accuracy": 0.5, "epoch_seconds": [1.0]}
+
+    monkeypatch.setattr(compare_module, "run_one", fake_run_one)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        compare_module.compare(RunConfig(epochs=1), ["torch"], 1, "faithful", tmp_path / "cmp", log=lambda line: None)
+    match = re.fullmatch(r"interrupted; 1 run had finished, each with its metrics\.json in (\S+): (\S+); the report "
+                         r"is written once every run has finished", str(caught.value))
+    assert match, str(caught.value)
+    folder, name = match.groups()
+    assert (Path(folder) / name / "metrics.json").is_file() and Path(folder) / name == given[0]
 
 
 def test_a_verdict_without_a_spread_says_it_cannot_be_told():

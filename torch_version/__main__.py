@@ -11,7 +11,7 @@ PROG = "python -m torch_version"
 def main() -> None:
     args = build_parser(PROG, "The notebook's stacked RNN on Fashion-MNIST, in PyTorch.").parse_args()
     config = config_from_args(args, default_out="torch")
-    preflight(config, ".pt")  # a wrong --out or --resume is reported before torch loads,
+    config = preflight(config, ".pt")  # a wrong --out or --resume is reported before torch loads,
     data = prepare_data(config)  # and so is missing or corrupt data
     from torch_version.run import main as run  # imported after parsing, so --help is instant
     run(config, data)

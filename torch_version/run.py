@@ -24,7 +24,9 @@ def main(config: RunConfig, data: PreparedData | None = None) -> dict:
     # Setup
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     threads = set_cpu_threads(device)
-    with run_folder(config, ".pt") as ckpt:  # --out: created, locked, and never another run's checkpoints lost
+    # --out: created, locked, resolved to the real folder (the only one written), and never another run's
+    # checkpoints lost
+    with run_folder(config, ".pt") as (config, ckpt):
         out = Path(config.out)
         start_epoch, history, resume_from = resume_point(config, ckpt)  # settings checked before any slow work
 
