@@ -158,7 +158,7 @@ def test_english_and_spanish_pages_have_the_same_headings_and_links(page):
         headings = [len(m.group(1)) for m in re.finditer(r"^(#{1,6}) \S", body, re.M)]
         # Each page links the other language's page, its own language's Keras notebook and diagram.
         links = [target.replace("keras_rnn_apiladas_es.ipynb", "keras_stacked_rnn_en.ipynb")
-                 .replace("architectures_es.png", "architectures.png")
+                 .replace("_es.png", ".png")
                  for target in LINK.findall(body) if not target.startswith(("../en/", "../es/"))]
         containers = re.findall(r"^/// (tab \| \w+|details)", body, re.M)
         table_rows = [line.count("|") for line in body.splitlines() if line.startswith("| [")]
@@ -210,7 +210,10 @@ def test_relative_links_and_images_exist(page):
 
 
 def test_table_images_are_pngs():
-    for name in ["architectures", "architectures_es", "training_curves", "predictions_torch", "predictions_keras"]:
+    names = []
+    for name in ["architectures", "training_curves", "predictions_torch", "predictions_keras"]:
+        names.extend([name, f"{name}_es"])
+    for name in names:
         head = (GUIDE / "images" / f"{name}.png").read_bytes()[:8]
         assert head == b"\x89PNG\r\n\x1a\n", name
 

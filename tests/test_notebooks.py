@@ -38,7 +38,8 @@ pytestmark = pytest.mark.guide
 GUIDE = ROOT / "guide"
 KERAS_NOTEBOOKS = {"en": "keras_stacked_rnn_en.ipynb", "es": "keras_rnn_apiladas_es.ipynb"}
 TORCH_NOTEBOOK = "torch_rnn_apiladas_es.ipynb"
-PIP_MODULES = {"os", "gzip", "urllib", "matplotlib", "numpy", "torch", "torchinfo", "keras"}
+PIP_MODULES = {"os", "gzip", "urllib", "matplotlib", "numpy", "torch", "torchinfo", "keras",
+               "importlib", "re", "subprocess", "sys"}  # the last four: the install cell (standard library)
 PROJECT_MODULES = {"common", "torch_version", "keras_version", "parity", "guide", "benchmarks", "tests"}
 # What the notebooks print, in each language: the labels the runs below look for.
 SAYS = {
@@ -209,7 +210,7 @@ def test_notebook_needs_only_pip_packages(name):
     for text in code:
         assert "sys.path" not in text and "__file__" not in text and "find_project_root" not in text
     first = code[0]
-    assert only_comments(first) and "pip install" in first, "the first cell shows the pip line, commented out"
+    assert build.is_install_cell(first), "the first cell installs what the machine lacks"
 
 
 @pytest.mark.parametrize("name", list(build.NOTEBOOKS))
@@ -443,8 +444,8 @@ def consecutive_cells(code: str, cells: list[str]) -> list[int] | None:
     The cells are the page's own language's (``build.code_cells(name, lang)``), so a tab holds
     the very text of the notebook: its comments and printed labels included."""
     for start in range(len(cells)):
-        if only_comments(cells[start]):
-            continue  # the pip line: not shown in the walkthrough
+        if build.is_install_cell(cells[start]):
+            continue  # the install cell: not shown in the walkthrough
         for end in range(start, len(cells)):
             if "\n\n".join(cells[start:end + 1]) == code:
                 return list(range(start, end + 1))
@@ -475,7 +476,7 @@ def test_walkthrough_holds_every_cell_of_both_notebooks_in_order(lang):
             assert indices, f"{where}: the {block.tab} tab is not a run of that notebook's cells"
             seen[block.tab] += indices
     for kind, texts in cells.items():
-        wanted = [i for i, text in enumerate(texts) if not only_comments(text)]  # all but the pip line
+        wanted = [i for i, text in enumerate(texts) if not build.is_install_cell(text)]  # all but the install cell
         assert seen[kind] == wanted, f"{lang}: the {kind} notebook's cells {wanted}, in order, were {seen[kind]}"
 
 
