@@ -414,29 +414,38 @@ def test_architecture_diagram_counts_and_shapes(tmp_path):
     assert spanish.read_bytes()[:4] == b"\x89PNG" and spanish.read_bytes() != png.read_bytes()
 
 
-def fake_run(folder: Path, framework: str, backend: str, label: str, epochs: int = 3) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def fake_run(folder: Path, framework: str, backend: str, label: str, epochs: int = 3, grid=None) -> Path:
     folder.mkdir(parents=True)
     history = {key: [1.0 / (e + 1) for e in range(epochs)] for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
     (folder / "metrics.json").write_text(json.dumps({
         "framework": framework, "backend": backend, "label": label, "history": history,
-        "config": {"subset": None, "batch_size": 8192}}))
-    fig = plt.figure(figsize=(1, 1))
-    fig.savefig(folder / "predictions.png")
-    plt.close(fig)
+        "config": {"subset": None, "batch_size": 8192}, **({"prediction_grid": grid} if grid else {})}))
     return folder
 
 
 def test_figures_from_runs(tmp_path):
+    """The curves and both grids, in English and Spanish, redrawn from what metrics.json records."""
+    from common.data import load_fashion_mnist
+    from common.runs import grid_record
     from guide.figures import draw_from_runs, main
-    runs = [fake_run(tmp_path / "t", "torch", "native", "PyTorch"),
-            fake_run(tmp_path / "k", "keras", "jax", "Keras (jax)")]
+    (_, _), (images, labels) = load_fashion_mnist()
+    right = grid_record(images[:25], labels[:25], labels[:25])
+    wrong = grid_record(images[:25], labels[:25], (labels[:25] + 1) % 10)
+    runs = [fake_run(tmp_path / "t", "torch", "native", "PyTorch", grid=right),
+            fake_run(tmp_path / "k", "keras", "jax", "Keras (jax)", grid=wrong)]
     out = tmp_path / "images"
     out.mkdir()
     written = draw_from_runs(runs, out)
-    assert sorted(p.name for p in written) == ["predictions_keras.png", "predictions_torch.png", "training_curves.png"]
-    assert (out / "predictions_torch.png").read_bytes() == (runs[0] / "predictions.png").read_bytes()
+    assert sorted(p.name for p in written) == sorted(f"{name}{suffix}.png" for suffix in ("", "_es") for name in
+                                                     ("predictions_keras", "predictions_torch", "training_curves"))
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
+    assert (out / "predictions_torch.png").read_bytes() != (out / "predictions_torch_es.png").read_bytes()
+    assert (out / "predictions_torch.png").read_bytes() != (out / "predictions_keras.png").read_bytes()
+    no_grid = fake_run(tmp_path / "old", "torch", "native", "PyTorch")
+    with pytest.raises(SystemExit, match="has no prediction_grid; rerun the training"):
+        draw_from_runs([no_grid], out)
+    other = dict(right, images_sha256="0" * 64)
+    with pytest.raises(SystemExit, match="images_sha256 differs"):
+        draw_from_runs([fake_run(tmp_path / "other", "torch", "native", "PyTorch", grid=other)], out)
     with pytest.raises(SystemExit, match="has no metrics.json"):
         main(["--out", str(out), "--from-runs", str(tmp_path / "nowhere")])
