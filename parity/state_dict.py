@@ -304,6 +304,6 @@ def _unsettled(where: str, cell: str, bidirectional: bool, missing: list[str], r
                     "for both)")
     older = [f"{key}={recorded[key]!r}" for key in missing if recorded and recorded.get(key) is not None]
     says = f" (it records {' and '.join(older)} only as an older convert's assumption)" if older else ""
-    return (f"{where} is a state dict, which cannot show what your forward computes{says}: pass "
+    return (f"{where} holds weights only, which cannot show what your forward computes{says}: pass "
             + " and ".join(asks) + "; a forward that pools over time (mean, max) or does anything else is another "
             f"model: {FORWARD_ROUTES}")

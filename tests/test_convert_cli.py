@@ -123,7 +123,7 @@ def test_a_state_dict_whose_forward_is_not_settled_is_refused(users):
                                           "--backend", "torch"], None, None) for name in models})
     for name, result in results.items():
         one_error_line(result, "parity",
-                       rf"error: \S+/{name}\.pt is a state dict, which cannot show what your forward computes: pass "
+                       rf"error: \S+/{name}\.pt holds weights only, which cannot show what your forward computes: pass "
                        r"--readout last-output if your forward hands the Linear the last step, out\[:, -1\] \(for one "
                        r"direction the same as h_n\[-1\]: --readout h_n says the same\), and nothing else; " + ROUTES)
         assert result.stdout == "" and not (folder / f"{name}-guess.keras").exists()
@@ -144,7 +144,7 @@ def test_a_state_dict_of_nn_rnn_needs_both_flags():
              **{f"fc.{k}": v for k, v in nn.Linear(8, 10).state_dict().items()}}
     with pytest.raises(ConversionError) as info:
         infer_from_state_dict(state, where="rnn.pt")
-    assert str(info.value).startswith("rnn.pt is a state dict, which cannot show what your forward computes: pass "
+    assert str(info.value).startswith("rnn.pt holds weights only, which cannot show what your forward computes: pass "
                                       "--readout last-output if") and " and --nonlinearity tanh or --nonlinearity relu, " \
                                       "as your nn.RNN was built (the weights are the same for both); " in str(info.value)
     with pytest.raises(ConversionError, match=r"pass --nonlinearity tanh or --nonlinearity relu, as your nn\.RNN was "
