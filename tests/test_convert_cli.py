@@ -186,6 +186,24 @@ def test_the_pt2_of_each_converts_exactly(tmp_path, users, name, keras_backend):
         convert_file(folder / f"{name}.pt2", tmp_path / "again.pt", out=lambda line: None)
 
 
+class WithSpare(GruMean):
+    """A module owning a parameter its forward never reads (left over from an experiment)."""
+
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(8, 3)
+
+
+def test_a_parameter_the_forward_never_reads_is_named_not_refused(tmp_path):
+    from parity.convert_command import convert_file
+    torch.manual_seed(5)
+    torch.export.save(torch.export.export(WithSpare().eval(), (example(),)), tmp_path / "spare.pt2")
+    result = convert_file(tmp_path / "spare.pt2", tmp_path / "spare.keras", out=lambda line: None)
+    notes = [line for line in result.lines if line.startswith("note: ")]
+    assert len(notes) == 1 and "spare.weight" in notes[0] and "spare.bias" in notes[0], result.lines
+    assert result.max_abs_diff <= result.allowance
+
+
 # --- A .pt2 runs no code from the file ----------------------------------------------------------------
 
 def rewritten(src, dst, replace: dict):
