@@ -292,5 +292,6 @@ def _write_checked(src, dst, write, x, expected, what, note, say, lines, overwri
 def _backend_note(source_kind: str, target: str) -> str:
     if "keras" not in (source_kind, target):
         return ""
+    _keras_ready()  # TensorFlow first, quietly: Keras imports it on every backend
     import keras
     return f" (Keras on {keras.config.backend()})"
