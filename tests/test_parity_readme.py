@@ -25,7 +25,8 @@ def test_the_readme_pytest_example_passes_and_fails_where_it_should(tmp_path, mo
     assert "assert_equivalent(torch_model, keras_model, x, atol=1e-5" in code
     (tmp_path / "notebook_model.py").write_text("import torch\n\n\n" + inspect.getsource(RNNModel))
     torch.save(trained_notebook_model(small_data).state_dict(), tmp_path / "rnn_notebook.pt")
-    convert_file(tmp_path / "rnn_notebook.pt", tmp_path / "rnn_notebook.keras", "tanh", out=lambda line: None)
+    convert_file(tmp_path / "rnn_notebook.pt", tmp_path / "rnn_notebook.keras", "tanh", readout="last-output",
+                 out=lambda line: None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "notebook_model", raising=False)
