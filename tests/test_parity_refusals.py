@@ -177,6 +177,12 @@ def test_every_refusal_in_the_audit_has_a_test():
     assert refused == set(REFUSALS), (sorted(refused - set(REFUSALS)), sorted(set(REFUSALS) - refused))
 
 
+# Refused by the weight transfer (parity.weights) but paired by assert_equivalent, which reads each model's own
+# computation: a time-major module, a merge_mode other than concat, an RNN(cell) inside Bidirectional.
+COMPARED_BY_ASSERT_EQUIVALENT = {("Bidirectional", "layer"), ("Bidirectional", "merge_mode"),
+                                 ("nn.RNN", "batch_first"), ("nn.GRU", "batch_first"), ("nn.LSTM", "batch_first")}
+
+
 @pytest.mark.parametrize("key", sorted(REFUSALS), ids=lambda key: f"{key[0]}.{key[1]}")
 def test_each_refusal(key):
     make, pattern = REFUSALS[key]
@@ -192,6 +198,11 @@ def test_each_refusal(key):
             with pytest.raises(ConversionError) as info:
                 copy()
             assert "\n" not in str(info.value) and re.search(pattern, str(info.value)), str(info.value)
+        if key in COMPARED_BY_ASSERT_EQUIVALENT:  # the layers pair; the numbers (or shapes) show the difference
+            with pytest.raises(AssertionError, match=r"^layer 0 \(torch 'rnn', keras '\w+'\): the output sequence "
+                                                     r"(differs by up to|has shape)"):
+                assert_equivalent(torch_model, keras_model, torch.zeros(2, 28, 28).numpy())
+            continue
         with pytest.raises(AssertionError, match=r"^the models cannot be paired layer by layer: .*" + pattern):
             assert_equivalent(torch_model, keras_model, torch.zeros(2, 28, 28).numpy())
 
