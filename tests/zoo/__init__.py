@@ -15,7 +15,10 @@ Module attributes:
 * ``EXPECT``: ``"convert"`` when every operation in it is one the issue (#21) lists as
   mappable, ``"refuse"`` when a correct converter has no exact counterpart to build;
 * ``WHY``: for ``"refuse"``, what a correct converter cannot map;
-* ``make(seed=0)``: ``(model, example_x)``; ``seed`` changes the example only, never the weights.
+* ``TIME_MAJOR`` (optional, default False): the torch forward reads ``(time, batch, ...)``;
+* ``make(seed=0)``: ``(model, example_x)``; ``seed`` changes the example only, never the weights;
+* ``held_out(x)`` (optional): a batch the converter never sees, where shuffling the example's
+  tokens or steps (:func:`tests.zoo.harness.held_out`) would not give a valid input.
 
 ``ZOO`` lists the module names in a fixed order (torch first); :func:`load` imports one.
 Keras models import keras inside ``make()``, so a caller still chooses ``KERAS_BACKEND`` first.

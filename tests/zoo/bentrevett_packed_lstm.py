@@ -19,6 +19,7 @@ AUTHOR = "Ben Trevett, pytorch-sentiment-analysis"
 LICENCE = "MIT"
 EXPECT = "refuse"
 WHY = "packed sequences: the forward takes the lengths as a second input and stops each sequence at its own end"
+TIME_MAJOR = True  # the forward reads (time, batch, ...): the converted Keras model takes it transposed
 
 
 class RNN(nn.Module):

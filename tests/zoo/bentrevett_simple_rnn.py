@@ -17,6 +17,7 @@ AUTHOR = "Ben Trevett, pytorch-sentiment-analysis"
 LICENCE = "MIT"
 EXPECT = "convert"
 WHY = None
+TIME_MAJOR = True  # the forward reads (time, batch, ...): the converted Keras model takes it transposed
 
 
 class RNN(nn.Module):

@@ -18,6 +18,7 @@ AUTHOR = "Sean Robertson and Matthew Schultz, PyTorch tutorials"
 LICENCE = "BSD-3-Clause"
 EXPECT = "convert"
 WHY = None
+TIME_MAJOR = True  # the forward reads (time, batch, ...): the converted Keras model takes it transposed
 
 
 class CharRNN(nn.Module):

@@ -16,6 +16,7 @@ AUTHOR = "schladt"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"
 WHY = None
+TIME_MAJOR = True  # the forward reads (time, batch, ...): the converted Keras model takes it transposed
 
 
 class LSTM(torch.nn.Module):

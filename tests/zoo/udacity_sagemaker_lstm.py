@@ -60,3 +60,9 @@ def make(seed: int = 0):
     reviews = tokens(seed, 8, 24, 300, padded=True)  # padded reviews, as the project's convert_and_pad gives
     lengths = (reviews != 0).sum(axis=1, keepdims=True)
     return model, np.concatenate([lengths, reviews], axis=1)  # (batch, 1 + 24): [length, ids...]
+
+
+def held_out(x):
+    """New padded reviews with their true lengths: shuffled ids would put a token where the length goes."""
+    reviews = tokens(1, x.shape[0], x.shape[1] - 1, 300, padded=True)
+    return np.concatenate([(reviews != 0).sum(axis=1, keepdims=True), reviews], axis=1)
