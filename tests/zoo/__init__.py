@@ -13,8 +13,9 @@ Module attributes:
 * ``FRAMEWORK``: ``"torch"`` or ``"keras"``, the framework the author wrote it in;
 * ``SOURCE``, ``AUTHOR``, ``LICENCE``: where the code comes from;
 * ``EXPECT``: ``"convert"`` when every operation in it is one the issue (#21) lists as
-  mappable, ``"refuse"`` when a correct converter has no exact counterpart to build;
-* ``WHY``: for ``"refuse"``, what a correct converter cannot map;
+  mappable, ``"refuse"`` when a correct converter has no exact counterpart to build, and
+  ``"either"`` beyond the issue's list (exact conversion and a one-line refusal are both right);
+* ``WHY``: for ``"refuse"`` and ``"either"``, what a correct converter may not be able to map;
 * ``TIME_MAJOR`` (optional, default False): the torch forward reads ``(time, batch, ...)``;
 * ``make(seed=0)``: ``(model, example_x)``; ``seed`` changes the example only, never the weights;
 * ``held_out(x)`` (optional): a batch the converter never sees, where shuffling the example's
