@@ -7,9 +7,11 @@ use, so a caller can still choose ``KERAS_BACKEND`` after importing the package.
 * :func:`torch_to_keras_arrays`, :func:`keras_to_torch_arrays`: the same mapping,
   returned as NumPy arrays instead of assigned (also for gradients).
 * :func:`convert_file`: a model file to another (``python -m parity convert SRC DST``;
-  ``parity.files``).
-* :func:`convert_module`, :func:`convert_keras_model`: a torch module to a Keras model and back,
-  checked against the user's own object on an example batch (``parity.files``).
+  ``parity.convert_command``).
+* :func:`convert_module`, :func:`convert_exported`: a torch module, or a ``torch.export``
+  program, to a Keras model read off its traced forward (``parity.from_torch``);
+  :func:`convert_keras_model`: a Keras model to a torch module read off its functional graph
+  (``parity.from_keras``).  Each is checked against the user's own object on an example batch.
 * :func:`check_equivalent`: per paired layer, how far the outputs of a torch model
   and a Keras model lie apart (``parity.equivalence``); ``parity.testing.assert_equivalent``
   makes it a test assertion.
@@ -25,9 +27,10 @@ _EXPORTS = {
     "keras_to_torch": "parity.weights",
     "torch_to_keras_arrays": "parity.weights",
     "keras_to_torch_arrays": "parity.weights",
-    "convert_file": "parity.files",
-    "convert_module": "parity.files",
-    "convert_keras_model": "parity.files",
+    "convert_file": "parity.convert_command",
+    "convert_module": "parity.from_torch",
+    "convert_exported": "parity.from_torch",
+    "convert_keras_model": "parity.from_keras",
     "check_equivalent": "parity.equivalence",
     "align_torch_for_lockstep": "parity.lockstep",
     "TorchAdam": "parity.lockstep",

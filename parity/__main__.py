@@ -1,5 +1,5 @@
 """Command line: ``python -m parity compare [--epochs N] [--backends torch,jax,tensorflow] [--seeds K] ...``
-and ``python -m parity convert SRC DST [--backend B] [--nonlinearity tanh|relu] [--readout h_n|last-output]
+and ``python -m parity convert SRC DST [--backend B] [--nonlinearity tanh|relu] [--readout last-output|h_n]
 [--overwrite]``."""
 import argparse
 import sys
@@ -45,24 +45,27 @@ def add_convert_parser(commands) -> None:
     from common.config import BACKENDS, NONLINEARITIES, READOUTS
     default_backend = os.environ.get("KERAS_BACKEND", "jax")
     p = commands.add_parser(
-        "convert", help="convert a trained model file: PyTorch state dict <-> .keras",
-        description="Convert a PyTorch state dict (any module names), this project's model.pt, or a .keras file "
-                    "into a .keras or .pt file; the architecture is inferred from the weights (what they cannot "
-                    "show comes from --nonlinearity and --readout, never from a guess), printed, and checked on "
-                    "the first 1000 test images against that architecture; parity.convert_module checks against "
-                    "your own model.")
-    p.add_argument("src", type=Path, metavar="SRC", help="a state dict (torch.save(model.state_dict(), path)), "
-                                                         "this project's model.pt, or a .keras file")
+        "convert", help="convert a trained model file: .pt2 or PyTorch state dict -> .keras, .keras -> .pt",
+        description="Convert a model file and check the result against SRC before writing DST.  A .pt2 "
+                    "(torch.export.save) carries its forward and converts as it computes.  A state dict cannot "
+                    "show its forward: it converts only as this project's StackedRNN (recurrent layers, then one "
+                    "Linear), with --readout (and --nonlinearity for nn.RNN) saying what the forward does.  A "
+                    ".keras file converts when it is that same chain.")
+    p.add_argument("src", type=Path, metavar="SRC", help="a .pt2 (torch.export.save), a state dict "
+                                                         "(torch.save(model.state_dict(), path)), this project's "
+                                                         "model.pt, or a .keras file")
     p.add_argument("dst", type=Path, metavar="DST", help="the file to write: *.keras or *.pt")
     p.add_argument("--backend", default=default_backend,
                    help=f"Keras backend, one of {', '.join(BACKENDS)} "
                         f"(default: $KERAS_BACKEND or jax; now {default_backend})")
     p.add_argument("--nonlinearity", default=None, choices=NONLINEARITIES,
-                   help="nn.RNN's nonlinearity, which weights cannot show (default: what SRC records; "
-                        "a state dict of nn.RNN layers that records none is refused without it)")
+                   help="a state dict's nn.RNN nonlinearity, which weights cannot show (default: what SRC records; "
+                        "refused without it otherwise)")
     p.add_argument("--readout", default=None, choices=READOUTS,
-                   help="what the Linear reads of bidirectional layers: h_n (each direction's final state) or "
-                        "last-output (out[:, -1]) (default: what SRC records; refused without it otherwise)")
+                   help="what a state dict's forward hands the Linear: last-output (out[:, -1]; for one direction "
+                        "the same as h_n) or h_n (each direction's final state); a forward that pools over time or "
+                        "does anything else: convert a .pt2 (default: what SRC records; refused without it "
+                        "otherwise)")
     p.add_argument("--overwrite", action="store_true", help="replace DST if it exists (default: refuse)")
 
 
@@ -70,7 +73,7 @@ def convert(args: argparse.Namespace) -> None:
     import os
     from common.config import BACKENDS, check_choice
     import warnings
-    from parity.files import check_destination
+    from parity.destination import check_destination
     check_destination(args.src, args.dst, args.overwrite)  # a wrong DST is reported before anything is loaded
     backend = check_choice("backend", args.backend, BACKENDS)
     # Keras reads KERAS_BACKEND once, at its first import: set it before anything imports keras.
@@ -78,10 +81,11 @@ def convert(args: argparse.Namespace) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from common.cli import out_of_memory
     from common.errors import ConversionError
-    from parity.files import convert_file
+    from parity.convert_command import convert_file
     # A library warning (an inf met in NumPy, a zip entry's odd name) is no line for the user: every
     # problem that matters is refused in one line of its own.
     warnings.simplefilter("ignore")
+    _quiet_torch_logs()
     try:
         convert_file(args.src, args.dst, args.nonlinearity, out=lambda line: print(line, flush=True),
                      readout=args.readout, overwrite=args.overwrite)
@@ -91,6 +95,13 @@ def convert(args: argparse.Namespace) -> None:
         raise ConversionError(f"out of memory while converting {args.src} ({type(e).__name__}); the model it "
                               "describes does not fit in this machine's memory: close other programs, or convert "
                               "on a machine with more") from None
+
+
+def _quiet_torch_logs() -> None:
+    """torch.export logs warnings of its own (e.g. about tensors assigned during export): not lines for the user."""
+    import logging
+    for name in ("torch", "torch.export", "torch._export"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def assert_equivalent(torch_model, keras_model, x, atol: float = 1e-5, *, rtol: 
     from parity.equivalence import check_arguments, check_equivalent, check_tolerance
     __tracebackhide__ = True  # pytest shows the caller's line
     atol, rtol = check_tolerance("atol", atol), check_tolerance("rtol", rtol)
-    x = check_arguments(torch_model, keras_model, x, "assert_equivalent")
+    x, y = check_arguments(torch_model, keras_model, x, "assert_equivalent", y)
     try:
         report = check_equivalent(torch_model, keras_model, x, y, gradients=gradients)
     except ConversionError as e:

@@ -3,7 +3,7 @@ and one test per refusal.
 
 Each refusal is checked where it applies: the in-memory transfer in both directions
 (``parity.torch_to_keras``, ``parity.keras_to_torch``) and ``assert_equivalent``, or, for the
-arguments ``convert`` alone refuses, ``parity.files.infer_from_keras``.  The refusals do not
+arguments ``convert`` alone refuses, ``parity.keras_stack.infer_from_keras``.  The refusals do not
 depend on the backend, so these run once, under the torch backend.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import nn
 
 from common.errors import ConversionError
 from parity import keras_to_torch, torch_to_keras
-from parity.files import infer_from_keras
+from parity.keras_stack import infer_from_keras
 from parity.testing import assert_equivalent
 from tests.conftest import ROOT
 

@@ -1,0 +1,405 @@
+"""parity.from_torch: the user's own forward converted to Keras node by node, and what it refuses.
+
+Every model here is small (hidden sizes 4-16, 5-7 steps) so that a conversion costs
+about a second.  Each converted model is checked twice: by the converter itself on
+the example, and here on a fresh batch of another size, so a model that only agrees
+on the example (a batch size baked in, a mixed-up axis) fails.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.errors import ConversionError
+from parity.check import allowance, max_abs_diff
+
+
+def _keras():
+    from common.quiet import import_tensorflow_quietly
+    import_tensorflow_quietly()
+    import keras
+    return keras
+
+
+def _convert(model, x, **kwargs):
+    from parity.from_torch import convert_module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return convert_module(model, x, **kwargs)
+
+
+def _keras_logits(k, x, batch_axis=0):
+    x = np.moveaxis(np.asarray(x), batch_axis, 0)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.int32)
+    return np.asarray(_keras().ops.convert_to_numpy(k.predict(x, batch_size=len(x), verbose=0)))
+
+
+def _torch_logits(m, x):
+    with torch.no_grad():
+        return m.eval()(torch.as_tensor(x)).numpy()
+
+
+def _agrees_on_fresh_batch(m, k, fresh, batch_axis=0):
+    want = _torch_logits(m, fresh)
+    got = _keras_logits(k, fresh, batch_axis)
+    diff = max_abs_diff(got, want)
+    assert diff <= allowance(want), f"fresh batch differs by {diff:.2e}"
+    return diff
+
+
+def _randomize_norms(m):
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, nn.BatchNorm1d):
+                mod.running_mean.uniform_(-1, 1)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+            if isinstance(mod, nn.LayerNorm):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+    return m
+
+
+# --- The models: each covers several bullets of the issue --------------------------------------------
+
+class EmbeddingBiLSTM(nn.Module):
+    """Embedding (padding_idx) -> 2-layer bidirectional LSTM -> cat(h[-2], h[-1]) -> Linear/ReLU/Dropout/Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(30, 6, padding_idx=0)
+        self.rnn = nn.LSTM(6, 8, num_layers=2, bidirectional=True, batch_first=True, dropout=0.3)
+        self.head = nn.Sequential(nn.Linear(16, 12), nn.ReLU(), nn.Dropout(0.5), nn.Linear(12, 3))
+        self.never_used = nn.Linear(4, 4)
+
+    def forward(self, x):
+        _, (h, _) = self.rnn(self.embedding(x))
+        return self.head(torch.cat((h[-2], h[-1]), dim=1))
+
+
+class TimeMajorGRU(nn.Module):
+    """(batch, time, features) -> permute -> 2-layer GRU(batch_first=False) -> out[-1] -> LayerNorm -> one logit."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(5, 7, num_layers=2, dropout=0.1)
+        self.norm = nn.LayerNorm(7, eps=1e-3)
+        self.fc = nn.Linear(7, 1)
+
+    def forward(self, x):
+        out, _ = self.gru(x.permute(1, 0, 2))
+        return self.fc(self.norm(out[-1])).squeeze(-1)
+
+
+class TokensTimeMajorRNN(nn.Module):
+    """(time, batch) token ids -> Embedding -> RNN(relu) -> h_n.squeeze(0) -> Linear -> Softmax module."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(25, 5)
+        self.rnn = nn.RNN(5, 6, nonlinearity="relu")
+        self.fc = nn.Linear(6, 4)
+        self.softmax = nn.Softmax(dim=1)
+
+    def forward(self, text):
+        _, h = self.rnn(self.embedding(text))
+        return self.softmax(self.fc(h.squeeze(0)))
+
+
+class UnequalStack(nn.Module):
+    """keras-io's Bidirectional(LSTM(8)) -> Bidirectional(LSTM(4)), mean over time, BatchNorm1d, LogSoftmax."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm1 = nn.LSTM(5, 8, bidirectional=True, batch_first=True)
+        self.lstm2 = nn.LSTM(16, 4, bidirectional=True, batch_first=True)
+        self.bn = nn.BatchNorm1d(8, eps=1e-3, momentum=0.2)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm1(x)
+        out, _ = self.lstm2(out)
+        return F.log_softmax(self.fc(self.bn(out.mean(1))), dim=-1)
+
+
+class GRUThenRNNMaxPool(nn.Module):
+    """GRU(bias=False) -> RNN(tanh) with an explicit zero h0 -> max_pool1d over time -> Tanh -> Linear -> Sigmoid."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(5, 9, batch_first=True, bias=False)
+        self.rnn = nn.RNN(9, 6, batch_first=True)
+        self.fc = nn.Linear(6, 2)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        h0 = torch.zeros(1, x.size(0), 6)
+        out, _ = self.rnn(out, h0)
+        pooled = F.max_pool1d(out.transpose(1, 2), out.size(1)).squeeze(2)
+        return torch.sigmoid(self.fc(torch.tanh(pooled)))
+
+
+class FirstLastViewMax(nn.Module):
+    """Time-major bidirectional GRU: cat(outputs[0], outputs[-1]), torch.max over time, a sum, h_n.view(...)[-1], GELU."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(5, 4, num_layers=2, bidirectional=True, batch_first=False)
+        self.fc = nn.Linear(8 * 4 + 8, 6)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, x):
+        outputs, h = self.gru(x.transpose(0, 1))               # (time, batch, 8), (4, batch, 4)
+        last_layer = h.view(2, 2, x.size(0), 4)[-1]              # (2, batch, 4)
+        both = torch.cat((last_layer[0], last_layer[1]), 1)      # (batch, 8)
+        z = torch.cat((outputs[0], outputs[-1], torch.max(outputs, 0)[0], outputs.sum(0), both), dim=1)
+        return self.out(F.gelu(self.fc(torch.flatten(z, 1))))
+
+
+class LSTMNoBiasLastStep(nn.Module):
+    """LSTM(bias=False) with explicit (h0, c0) zeros, out[:, -1, :], GELU(tanh) and nn.Flatten before the Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 8, num_layers=3, batch_first=True, bias=False)
+        self.flat = nn.Flatten()
+        self.act = nn.GELU(approximate="tanh")
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h0 = torch.zeros(3, x.size(0), 8)
+        c0 = torch.zeros(3, x.size(0), 8)
+        out, _ = self.lstm(x, (h0, c0))
+        return self.fc(self.act(self.flat(out[:, -1, :])))
+
+
+def _floats(rng, batch, steps=6, features=5):
+    return rng.standard_normal((batch, steps, features)).astype(np.float32)
+
+
+CASES = {
+    # name: (model, example, fresh batch of another size, batch axis of the input)
+    "embedding-bilstm-cat-h": (EmbeddingBiLSTM, lambda r: r.integers(0, 30, (4, 7)), lambda r: r.integers(0, 30, (6, 7)), 0),
+    "time-major-gru-out[-1]": (TimeMajorGRU, lambda r: _floats(r, 4), lambda r: _floats(r, 3), 0),
+    "tokens-time-major-rnn-relu": (TokensTimeMajorRNN, lambda r: r.integers(0, 25, (6, 3)), lambda r: r.integers(0, 25, (6, 5)), 1),
+    "unequal-bilstm-stack-mean": (UnequalStack, lambda r: _floats(r, 5), lambda r: _floats(r, 3), 0),
+    "gru-rnn-max-pool1d": (GRUThenRNNMaxPool, lambda r: _floats(r, 4), lambda r: _floats(r, 7), 0),
+    "first-last-view-max-sum": (FirstLastViewMax, lambda r: _floats(r, 3), lambda r: _floats(r, 5), 0),
+    "lstm-no-bias-last-step": (LSTMNoBiasLastStep, lambda r: _floats(r, 4), lambda r: _floats(r, 2), 0),
+}
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("name", list(CASES))
+def test_forward_converts_exactly(name):
+    cls, example, fresh, axis = CASES[name]
+    rng = np.random.default_rng(len(name))
+    torch.manual_seed(len(name))
+    model = _randomize_norms(cls())
+    k = _convert(model, torch.as_tensor(example(rng)))
+    _agrees_on_fresh_batch(model, k, fresh(rng), axis)
+
+
+@pytest.mark.backend
+def test_layers_are_the_standard_keras_ones(tmp_path):
+    """The Keras model is built from the layers a Keras user would write, and survives a safe_mode round trip."""
+    keras = _keras()
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = EmbeddingBiLSTM()
+    k = _convert(model, torch.as_tensor(rng.integers(0, 30, (4, 7))))
+    kinds = [type(layer).__name__ for layer in k.layers]
+    assert kinds == ["InputLayer", "Embedding", "Bidirectional", "Bidirectional", "Concatenate", "Dense",
+                     "Activation", "Dense"], kinds
+    assert [type(layer.forward_layer).__name__ for layer in k.layers[2:4]] == ["LSTM", "LSTM"]
+    assert "Lambda" not in kinds
+    path = tmp_path / "model.keras"
+    k.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    fresh = rng.integers(0, 30, (5, 7))
+    assert np.array_equal(_keras_logits(loaded, fresh), _keras_logits(k, fresh))
+    _agrees_on_fresh_batch(model, loaded, fresh)
+
+
+@pytest.mark.backend
+def test_exported_program_and_pt2_file(tmp_path):
+    """convert_exported reads a .pt2 as saved by torch.export.save and checks against its own example inputs."""
+    from parity.from_torch import convert_exported
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    model = TimeMajorGRU().eval()
+    x = torch.as_tensor(_floats(rng, 4))
+    path = tmp_path / "model.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on nn.GRU's _flat_weights during export
+        torch.export.save(torch.export.export(model, (x,)), path)
+    program = torch.export.load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k = convert_exported(program)
+    _agrees_on_fresh_batch(model, k, _floats(rng, 3))
+
+
+def test_unused_parameter_is_named_not_refused():
+    torch.manual_seed(0)
+    from parity.from_torch import UnusedParameterWarning, convert_module
+    x = torch.as_tensor(np.random.default_rng(0).integers(0, 30, (3, 6)))
+    with pytest.warns(UnusedParameterWarning) as caught:
+        k = convert_module(EmbeddingBiLSTM(), x)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UnusedParameterWarning)]
+    assert messages == ["torch module EmbeddingBiLSTM's forward never reads never_used.weight, never_used.bias; "
+                        "the Keras model leaves them out"]
+    assert k.unused_parameters == ("never_used.weight", "never_used.bias")
+
+
+# --- Refusals: one line, naming the node and the user's source line -------------------------------------
+
+class CumsumReadout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(5, 4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out.cumsum(1)[:, -1])  # the refused line
+
+
+def test_unmapped_node_is_named_with_module_and_source_line(rng):
+    with pytest.raises(ConversionError) as e:
+        _convert(CumsumReadout(), _floats(rng, 3))
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith("cannot map aten.cumsum.default (CumsumReadout, test_convert_from_torch.py:")
+    assert "return self.fc(out.cumsum(1)[:, -1])  # the refused line)" in msg
+    assert "convert maps nn.Embedding, nn.RNN/GRU/LSTM" in msg
+
+
+class ProjectedLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 8, proj_size=4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0][:, -1])
+
+
+class OnesInitialState(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(5, 4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h0 = torch.ones(1, x.size(0), 4)
+        return self.fc(self.rnn(x, h0)[1][-1])
+
+
+class MergesBatch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(5, 4)
+        self.fc = nn.Linear(4 * 6, 2)
+
+    def forward(self, x):                      # (time, batch, features)
+        out, _ = self.rnn(x)
+        return self.fc(out.reshape(-1, 4 * 6))  # mixes examples: (time*batch*4) regrouped
+
+
+@pytest.mark.parametrize("cls, x_shape, expected", [
+    (ProjectedLSTM, (3, 6, 5), "cannot map aten.lstm.input (lstm, test_convert_from_torch.py:"),
+    (OnesInitialState, (3, 6, 5), "the initial state is filled with 1, not zeros"),
+    (MergesBatch, (6, 4, 5), "merges or splits the batch axis"),
+])
+def test_refusals_are_one_line_naming_the_node(cls, x_shape, expected):
+    x = torch.randn(*x_shape)
+    with pytest.raises(ConversionError) as e:
+        _convert(cls(), x)
+    msg = str(e.value)
+    assert "\n" not in msg and expected in msg, msg
+    if cls is ProjectedLSTM:
+        assert msg.endswith("LSTM proj_size > 0 (a projected hidden state) has no Keras counterpart")
+
+
+def test_float64_module_is_refused_with_the_cast():
+    with pytest.raises(ConversionError) as e:
+        _convert(TimeMajorGRU().double(), torch.randn(3, 6, 5, dtype=torch.float64))
+    assert str(e.value) == ("torch module TimeMajorGRU holds float64 parameters ('gru.weight_ih_l0'); the converter "
+                            "works in float32: cast it with model.float() and pass float32 example inputs")
+
+
+def test_example_that_cannot_tell_readouts_apart_is_refused():
+    with pytest.raises(ConversionError, match="one time step: h_n, out"):
+        _convert(TimeMajorGRU(), torch.randn(4, 1, 5))
+    with pytest.raises(ConversionError, match="repeats one sequence"):
+        _convert(TimeMajorGRU(), torch.randn(1, 6, 5).repeat(3, 1, 1))
+
+
+def test_time_major_example_is_checked_along_its_own_time_axis():
+    """TokensTimeMajorRNN reads (time, batch): one step is axis 0 there."""
+    with pytest.raises(ConversionError, match="one time step"):
+        _convert(TokensTimeMajorRNN(), torch.randint(0, 25, (1, 4)))
+
+
+def test_timesteps_is_validated():
+    x = torch.randn(3, 6, 5)
+    for bad in (0, True, "28"):
+        with pytest.raises(ConversionError, match="timesteps must be a positive whole number"):
+            _convert(TimeMajorGRU(), x, timesteps=bad)
+    with pytest.raises(ConversionError, match="timesteps=28 but example_x has 6 steps"):
+        _convert(TimeMajorGRU(), x, timesteps=28)
+
+
+def test_readout_and_nonlinearity_are_checks_against_the_forward():
+    x = torch.randn(3, 6, 5)
+    with pytest.raises(ConversionError) as e:
+        _convert(UnequalStack(), x, readout="h_n")
+    assert str(e.value).startswith("readout='h_n' but the forward reads the mean of the outputs over time;")
+    with pytest.raises(ConversionError) as e:
+        _convert(GRUThenRNNMaxPool(), x, nonlinearity="relu")
+    assert str(e.value).startswith("nonlinearity='relu' but the forward's nn.RNN uses 'tanh': aten.rnn_tanh.input (rnn, ")
+    with pytest.raises(ConversionError, match="unknown readout 'middle'"):
+        _convert(UnequalStack(), x, readout="middle")
+
+
+@pytest.mark.backend
+def test_given_readout_that_agrees_is_accepted(rng):
+    torch.manual_seed(2)
+    model = TimeMajorGRU()
+    k = _convert(model, _floats(rng, 4), readout="last-output", nonlinearity="tanh")
+    _agrees_on_fresh_batch(model, k, _floats(rng, 3))
+
+
+@pytest.mark.backend
+def test_a_wrong_mapping_is_caught_and_the_first_differing_node_named(monkeypatch, rng):
+    """The self-check is the safety net: map tanh as relu and the conversion must be refused, naming tanh."""
+    from parity import keras_from_graph
+    monkeypatch.setitem(keras_from_graph.HANDLERS, "aten.tanh.default", keras_from_graph._activation("relu"))
+    with pytest.raises(ConversionError) as e:
+        _convert(GRUThenRNNMaxPool(), _floats(rng, 4))
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "the converted Keras model's logits and torch module GRUThenRNNMaxPool's differ by up to" in msg
+    assert "beyond the float32 allowance" in msg
+    assert "the first node that differs is aten.tanh.default (GRUThenRNNMaxPool, test_convert_from_torch.py:" in msg
+
+
+def test_a_model_that_returns_a_tuple_is_refused():
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(5, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)
+
+    with pytest.raises(ConversionError, match="returns tuple; convert maps forwards that return the logits alone"):
+        _convert(Pair(), torch.randn(3, 6, 5))
