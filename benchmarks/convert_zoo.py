@@ -6,7 +6,8 @@ Runs every model of ``tests/zoo/`` under the current Keras backend through its a
 direction and back (:mod:`tests.zoo.harness`), judges each result on a held-out batch
 against the author's object, and prints:
 
-* a table: source, direction, and for each direction "converted" with the held-out
+* a table: source, direction, and for each direction (and, for a torch model, the command
+  line on its ``.pt2``: ``python -m parity convert NAME.pt2 NAME.keras``) "converted" with the held-out
   max |Δ logits| and its allowance (``parity.check.allowance``), or "refused" with the
   converter's line (or "ERROR" with the exception, or "ACCEPTED WRONG" with Δ);
 * the goals of issue 21: the share of the convertible models that convert exactly both
@@ -36,7 +37,7 @@ def cell(step) -> str:
     if step.status == "accepted wrong":
         return f"**ACCEPTED WRONG**, Δ {step.diff:.2g} > {step.allowance:.1e}"
     if step.status == "not run":
-        return "–"
+        return step.message or "–"
     text = step.message.strip().replace("|", "\\|")
     text = text if step.one_line else text.replace("\n", " ⏎ ")
     label = "refused" if step.status == "refused" else "**ERROR**"
@@ -51,10 +52,11 @@ def source_cell(outcome) -> str:
 
 
 def table(outcomes) -> list[str]:
-    lines = ["| model (source) | direction | expected | author's direction | round trip |",
-             "|---|---|---|---|---|"]
+    lines = ["| model (source) | direction | expected | author's direction | round trip | CLI on the .pt2 |",
+             "|---|---|---|---|---|---|"]
     for o in outcomes:
-        lines.append(f"| {source_cell(o)} | {o.direction} | {o.expect} | {cell(o.forward)} | {cell(o.back)} |")
+        lines.append(f"| {source_cell(o)} | {o.direction} | {o.expect} | {cell(o.forward)} | {cell(o.back)} "
+                     f"| {cell(o.cli) if o.cli is not None else '–'} |")
     return lines
 
 
@@ -62,9 +64,12 @@ def goals(outcomes) -> tuple[list[str], bool]:
     convertible = [o for o in outcomes if o.expect == "convert"]
     exact = [o for o in convertible if o.forward.status == "converted" and o.back.status == "converted"]
     one_way = [o for o in convertible if o.forward.status == "converted"]
-    wrong = [o.name for o in outcomes if "accepted wrong" in (o.forward.status, o.back.status)]
-    errors = [o.name for o in outcomes if "error" in (o.forward.status, o.back.status)]
-    refusals = [s for o in outcomes for s in (o.forward, o.back) if s.status == "refused"]
+    steps = {o.name: [s for s in (o.forward, o.back, o.cli) if s is not None] for o in outcomes}
+    wrong = [name for name, done in steps.items() if any(s.status == "accepted wrong" for s in done)]
+    errors = [name for name, done in steps.items() if any(s.status == "error" for s in done)]
+    refusals = [s for done in steps.values() for s in done if s.status == "refused"]
+    cli = [o for o in convertible if o.cli is not None]
+    cli_exact = [o for o in cli if o.cli.status == "converted"]
     long_refusals = [s for s in refusals if not s.one_line]
     expected_refused = [o for o in outcomes if o.expect == "refuse" and o.forward.status == "refused"]
     share = len(exact) / len(convertible) if convertible else 1.0
@@ -72,7 +77,10 @@ def goals(outcomes) -> tuple[list[str], bool]:
     lines = [
         f"- convertible models converted exactly, both ways: {len(exact)} of {len(convertible)} ({share:.0%}; goal "
         f"{GOAL:.0%}); in the author's direction: {len(one_way)} of {len(convertible)}",
-        f"- accepted wrong (differs from the author's model on the held-out batch): {len(wrong)}"
+        f"- the command line on the .pt2 of the convertible torch models: {len(cli_exact)} of {len(cli)} converted "
+        "exactly",
+        f"- accepted wrong by the API or the command line (differs from the author's model on the held-out "
+        f"batch): {len(wrong)}"
         + (f" ({', '.join(wrong)})" if wrong else "") + " (goal: none)",
         f"- refusals: {len(refusals)}, of which more than one line: {len(long_refusals)} (goal: none); "
         f"models a correct converter must refuse, refused: {len(expected_refused)} of "
@@ -87,20 +95,26 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.convert_zoo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated zoo names (default: the whole zoo)")
     parser.add_argument("--no-round-trip", action="store_true", help="convert in the author's direction only")
+    parser.add_argument("--no-cli", action="store_true", help="skip the command line on the torch models' .pt2 files")
     parser.add_argument("--json", help="also write the outcomes to this JSON file")
     args = parser.parse_args(argv)
     os.environ.setdefault("KERAS_BACKEND", "torch")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     from tests.zoo import ZOO
-    from tests.zoo.harness import run
+    import tempfile
+    from tests.zoo.harness import run, run_pt2
     chosen = args.only.split(",") if args.only else ZOO
     started = datetime.datetime.now(datetime.timezone.utc)
     outcomes = []
-    for name in chosen:
-        outcomes.append(run(name, round_trip=not args.no_round_trip))
-        print(f"  {name}: {outcomes[-1].forward.status}, round trip {outcomes[-1].back.status}", file=sys.stderr,
-              flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        for name in chosen:
+            outcome = run(name, round_trip=not args.no_round_trip)
+            if outcome.framework == "torch" and not args.no_cli:
+                outcome.cli = run_pt2(name, folder)
+            outcomes.append(outcome)
+            print(f"  {name}: {outcome.forward.status}, round trip {outcome.back.status}"
+                  + (f", CLI {outcome.cli.status}" if outcome.cli else ""), file=sys.stderr, flush=True)
     summary, met = goals(outcomes)
     print(f"Keras backend {keras.config.backend()}, {started:%Y-%m-%d %H:%M} UTC")
     print()
@@ -112,7 +126,8 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump([{"name": o.name, "direction": o.direction, "expect": o.expect,
-                        "forward": vars(o.forward), "back": vars(o.back)} for o in outcomes], f, indent=1, default=str)
+                        "forward": vars(o.forward), "back": vars(o.back), "cli": o.cli and vars(o.cli)}
+                       for o in outcomes], f, indent=1, default=str)
     return 0 if met else 1
 
 

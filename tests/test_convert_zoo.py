@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from tests.zoo import ZOO, load, names
-from tests.zoo.harness import held_out, keras_logits, run, torch_logits
+from tests.zoo.harness import held_out, keras_logits, run, run_pt2, torch_logits
 
 pytestmark = pytest.mark.backend
 
@@ -83,6 +83,23 @@ def test_zoo_model(name):
         assert forward.status == "refused", f"{where}: converted a model with no exact counterpart ({zoo.WHY})"
     else:  # beyond the issue's list: converted exactly (checked above on the held-out batch) or refused
         assert forward.status in ("refused", "converted")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, id=n, marks=() if n in FAST else pytest.mark.extended_only)
+                                  for n in names("torch")])
+def test_the_command_line_on_the_pt2_of_each_torch_model(name, tmp_path):
+    """``python -m parity convert NAME.pt2 NAME.keras``: the written file computes the author's forward
+    (judged on the held-out batch), or the command refuses in one line with exit status 2; never wrong."""
+    step = run_pt2(name, tmp_path)
+    assert step.status != "accepted wrong", f"{name}.pt2: ACCEPTED WRONG by the CLI, Δ {step.diff:.3g} > {step.allowance:.3g}"
+    assert step.status != "error", f"{name}.pt2: {step.message}"
+    if step.status == "refused":
+        assert step.one_line and step.message.startswith("python -m parity: error: "), step.message
+    expect = load(name).EXPECT
+    if expect == "convert":
+        assert step.status == "converted", f"{name}.pt2 refused: {step.message}"
+    elif expect == "refuse":
+        assert step.status in ("refused", "not run"), f"{name}.pt2 converted ({load(name).WHY})"
 
 
 # --- Deliberately wrong pairs: never accepted --------------------------------------------------------

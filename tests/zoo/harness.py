@@ -54,6 +54,7 @@ class Outcome:
     source: str
     forward: Step                      # the author's direction
     back: Step = field(default_factory=lambda: Step("not run"))  # the round trip, when forward converted
+    cli: Step | None = None            # the command line on the .pt2 (torch models; see run_pt2)
     converted: object = None           # the converted model (the forward direction's result)
 
     @property
@@ -150,3 +151,53 @@ def run(name: str, round_trip: bool = True) -> Outcome:
             outcome.back = failed or _judge(reference, keras_logits(keras_again, unseen), time.perf_counter() - start)
     return outcome
 
+
+
+def run_pt2(name: str, folder) -> Step:
+    """The command line on zoo model ``name`` saved as a ``.pt2``: ``python -m parity convert NAME.pt2 NAME.keras``.
+
+    The ``.pt2`` is what the issue tells a user to write, ``torch.export.save(torch.export.export(model,
+    (x,)), path)``.  The command runs in this process (its ``main`` under ``run_cli``, as
+    ``python -m parity`` runs it), so its exit status and its lines are the user's.  Exit 0: the
+    written ``.keras``, loaded with ``safe_mode=True``, is judged on the held-out batch against
+    the author's module; exit 2: "refused" with the command's line; anything else: "error".
+    A forward that ``torch.export`` itself cannot export (no ``.pt2`` can exist) is "not run".
+    """
+    import contextlib
+    import io
+    import os
+    import sys
+    from pathlib import Path
+
+    import keras
+    import torch
+
+    zoo = load(name)
+    model, x = zoo.make()
+    unseen = zoo.held_out(x) if hasattr(zoo, "held_out") else held_out(x)
+    src, dst = Path(folder) / f"{name}.pt2", Path(folder) / f"{name}.keras"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.export.save(torch.export.export(model, (torch.from_numpy(x),)), src)
+    except Exception as e:  # noqa: BLE001 - the user could not have made the file
+        return Step("not run", message=f"torch.export cannot export it: {type(e).__name__}: {str(e).splitlines()[0]}")
+    from common.cli import run_cli
+    from parity.__main__ import PROG, main
+    out, err = io.StringIO(), io.StringIO()
+    argv, sys.argv = sys.argv, [PROG, "convert", "--backend", os.environ["KERAS_BACKEND"], str(src), str(dst)]
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            status = run_cli(main, PROG)
+    finally:
+        sys.argv = argv
+    seconds = time.perf_counter() - start
+    said = err.getvalue().strip()
+    if status == 2:
+        return Step("refused", message=said, seconds=seconds)
+    if status != 0:
+        return Step("error", message=f"exit status {status}: {said}", seconds=seconds)
+    written = keras.models.load_model(dst, safe_mode=True)
+    return _judge(torch_logits(model, unseen), keras_logits(written, batch_first(zoo, unseen)), seconds)
