@@ -28,6 +28,7 @@ import sys
 from benchmarks.machine import machine, machine_line
 
 GOAL = 0.85
+CUT = 240  # characters of a refusal shown in the table
 
 
 def cell(step) -> str:
@@ -38,7 +39,9 @@ def cell(step) -> str:
         return f"**ACCEPTED WRONG**, Δ {step.diff:.2g} > {step.allowance:.1e}"
     if step.status == "not run":
         return step.message or "–"
-    text = step.message.strip().replace("|", "\\|")
+    text = step.message.strip()
+    text = text if len(text) <= CUT else text[:CUT].rstrip() + " …"  # the --json file keeps whole lines
+    text = text.replace("|", "\\|")
     text = text if step.one_line else text.replace("\n", " ⏎ ")
     label = "refused" if step.status == "refused" else "**ERROR**"
     return f"{label}{'' if step.one_line else ' (more than one line)'}: {text}"
