@@ -1,6 +1,7 @@
 """The converters on models other people wrote: a markdown table of what each one does with the zoo.
 
-    KERAS_BACKEND=jax python -m benchmarks.convert_zoo [--only NAME,NAME] [--no-round-trip] [--json out.json]
+    KERAS_BACKEND=jax python -m benchmarks.convert_zoo [--only NAME,NAME] [--no-round-trip] [--no-cli] [--json jax.json]
+    python -m benchmarks.convert_zoo --combine torch.json jax.json tensorflow.json
 
 Runs every model of ``tests/zoo/`` under the current Keras backend through its author's
 direction and back (:mod:`tests.zoo.harness`), judges each result on a held-out batch
@@ -94,13 +95,45 @@ def goals(outcomes) -> tuple[list[str], bool]:
     return lines, met
 
 
+def short(step: dict | None) -> str:
+    """One step of a --json file in a few characters: ✓ with |Δ|, "refused", "ACCEPTED WRONG", "error"."""
+    if step is None or step["status"] == "not run":
+        return "–"
+    if step["status"] == "converted":
+        return f"✓ {float(step['diff']):.0e}"
+    return {"refused": "refused", "accepted wrong": "**ACCEPTED WRONG**"}.get(step["status"], "**error**")
+
+
+def combined(files: list[str]) -> list[str]:
+    """The --json files of several backends side by side: per model, each backend's three steps."""
+    runs = {}
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            runs[os.path.basename(path).rsplit(".", 1)[0]] = {o["name"]: o for o in json.load(f)}
+    backends = list(runs)
+    first = runs[backends[0]]
+    lines = ["| model | direction | expected | " + " | ".join(f"{b}: author's way / round trip / CLI .pt2"
+                                                           for b in backends) + " |",
+             "|---|---|---|" + "---|" * len(backends)]
+    for name, o in first.items():
+        cells = [" / ".join(short(runs[b].get(name, {}).get(k)) for k in ("forward", "back", "cli")) for b in backends]
+        lines.append(f"| {name} | {o['direction']} | {o['expect']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.convert_zoo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated zoo names (default: the whole zoo)")
     parser.add_argument("--no-round-trip", action="store_true", help="convert in the author's direction only")
     parser.add_argument("--no-cli", action="store_true", help="skip the command line on the torch models' .pt2 files")
     parser.add_argument("--json", help="also write the outcomes to this JSON file")
+    parser.add_argument("--combine", nargs="+", metavar="JSON",
+                        help="print the --json files of several runs (one per backend, named BACKEND.json) side "
+                             "by side, and run nothing")
     args = parser.parse_args(argv)
+    if args.combine:
+        print("\n".join(combined(args.combine)))
+        return 0
     os.environ.setdefault("KERAS_BACKEND", "torch")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
