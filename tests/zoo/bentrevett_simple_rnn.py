@@ -1,7 +1,7 @@
 """bentrevett's "1 - Simple Sentiment Analysis": an Embedding and a time-major nn.RNN read through ``hidden.squeeze(0)``.
 
-Source: https://github.com/bentrevett/pytorch-sentiment-analysis/blob/2a3f6ba0a8fb7a7dc1e8e0e3a3d5cb1d7f5e8b59/1%20-%20Simple%20Sentiment%20Analysis.ipynb
-(the torchtext-era version of the notebook).  Author: Ben Trevett.  Licence: MIT.
+Source: https://github.com/bentrevett/pytorch-sentiment-analysis, notebook "1 - Simple Sentiment
+Analysis.ipynb" (the torchtext-era version, before the 2023 rewrite).  Author: Ben Trevett.  Licence: MIT.
 Kept as written, the ``assert`` included: it checks in the forward that the last output
 step is the final hidden state.  Token ids arrive time-major, ``[sent len, batch size]``.
 Sizes: vocabulary 25,002 -> 500, embedding 100 -> 32, hidden 256 -> 48, one output.

@@ -1,6 +1,6 @@
 """A sequence-learning project on GitHub: Embedding, one GRU, the mean over time, Linear.
 
-Source: https://github.com/christinasaidy/Sequential-Learning/blob/main/models/gru.py
+Source: https://github.com/christinasaidy/Sequential-Learning/blob/HEAD/models/gru.py
 Author: christinasaidy (GitHub).  Licence: none stated in the repository; quoted (12 lines)
 with attribution as a test fixture for interoperability.
 Kept as written: ``out.mean(dim=1)`` is the readout (the issue's CLI wrote this one wrong).
@@ -12,7 +12,7 @@ import torch.nn as nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/christinasaidy/Sequential-Learning/blob/main/models/gru.py"
+SOURCE = "https://github.com/christinasaidy/Sequential-Learning/blob/HEAD/models/gru.py"
 AUTHOR = "christinasaidy"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"

@@ -1,6 +1,6 @@
 """A news-classification project on GitHub: Embedding, a 2-layer bidirectional GRU, ``cat(h[-2], h[-1])``, an MLP head.
 
-Source: https://github.com/cnzx05cnzx/news_cla/blob/master/gru.py
+Source: https://github.com/cnzx05cnzx/news_cla/blob/HEAD/gru.py
 Author: cnzx05cnzx (GitHub).  Licence: none stated in the repository; quoted (22 lines) with
 attribution as a test fixture for interoperability.
 Kept as written: the head is Linear -> Dropout -> ReLU -> Linear in an nn.Sequential.
@@ -12,7 +12,7 @@ from torch import nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/cnzx05cnzx/news_cla/blob/master/gru.py"
+SOURCE = "https://github.com/cnzx05cnzx/news_cla/blob/HEAD/gru.py"
 AUTHOR = "cnzx05cnzx"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"

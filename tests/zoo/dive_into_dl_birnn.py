@@ -1,6 +1,6 @@
 """Dive-into-DL-PyTorch (the PyTorch port of the book's first edition), 10.7 "Text sentiment classification with RNNs".
 
-Source: https://github.com/ShusenTang/Dive-into-DL-PyTorch/blob/master/code/chapter10_natural-language-processing/10.7_sentiment-analysis-rnn.ipynb
+Source: https://github.com/ShusenTang/Dive-into-DL-PyTorch/blob/HEAD/code/chapter10_natural-language-processing/10.7_sentiment-analysis-rnn.ipynb
 Author: Shusen Tang and contributors.  Licence: Apache-2.0.
 Kept as written: ``inputs.permute(1, 0)`` to time-major, ``torch.cat((outputs[0], outputs[-1]), -1)``,
 the vocabulary passed as an object whose ``len`` is the vocabulary size.
@@ -12,7 +12,7 @@ from torch import nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/ShusenTang/Dive-into-DL-PyTorch/blob/master/code/chapter10_natural-language-processing/10.7_sentiment-analysis-rnn.ipynb"
+SOURCE = "https://github.com/ShusenTang/Dive-into-DL-PyTorch/blob/HEAD/code/chapter10_natural-language-processing/10.7_sentiment-analysis-rnn.ipynb"
 AUTHOR = "Shusen Tang, Dive-into-DL-PyTorch"
 LICENCE = "Apache-2.0"
 EXPECT = "convert"

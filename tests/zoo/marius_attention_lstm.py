@@ -1,6 +1,6 @@
 """A fake-news project on GitHub: a bidirectional LSTM pooled by learned attention weights.
 
-Source: https://github.com/Marius-Suteu/Suteu-Marius-Master-IA-An1-NLP/blob/main/ProiectFinal_NLP/model_lstm.py
+Source: https://github.com/Marius-Suteu/Suteu-Marius-Master-IA-An1-NLP/blob/HEAD/ProiectFinal_NLP/model_lstm.py
 Author: Marius Suteu (GitHub).  Licence: none stated in the repository; quoted (24 lines) with
 attribution as a test fixture for interoperability.
 Kept as written: a Linear scores every time step, a softmax over time turns the scores into
@@ -15,7 +15,7 @@ import torch.nn as nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/Marius-Suteu/Suteu-Marius-Master-IA-An1-NLP/blob/main/ProiectFinal_NLP/model_lstm.py"
+SOURCE = "https://github.com/Marius-Suteu/Suteu-Marius-Master-IA-An1-NLP/blob/HEAD/ProiectFinal_NLP/model_lstm.py"
 AUTHOR = "Marius Suteu"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "either"

@@ -1,6 +1,6 @@
 """A review-sentiment project on GitHub: Embedding, nn.RNN with an explicit zero ``h0``, last output step.
 
-Source: https://github.com/Mudassir-A/rnn-review-sentiment/blob/main/src/model.py
+Source: https://github.com/Mudassir-A/rnn-review-sentiment/blob/HEAD/src/model.py
 Author: Mudassir-A (GitHub).  Licence: none stated in the repository; quoted (10 lines) with
 attribution as a test fixture for interoperability.
 Kept as written.  Sizes: vocabulary -> 600, embedding and hidden 128 -> 32, 2 classes.
@@ -11,7 +11,7 @@ from torch import nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/Mudassir-A/rnn-review-sentiment/blob/main/src/model.py"
+SOURCE = "https://github.com/Mudassir-A/rnn-review-sentiment/blob/HEAD/src/model.py"
 AUTHOR = "Mudassir-A"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"

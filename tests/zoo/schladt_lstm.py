@@ -1,6 +1,6 @@
 """A malware-classification project on GitHub: Embedding and a time-major LSTM read through ``hidden.squeeze_(0)``.
 
-Source: https://github.com/schladt/GIMC/blob/main/classifier/models/lstm.py
+Source: https://github.com/schladt/GIMC/blob/HEAD/classifier/models/lstm.py
 Author: schladt (GitHub).  Licence: none stated in the repository; quoted (20 lines) with
 attribution as a test fixture for interoperability.
 Kept as written, the in-place ``squeeze_`` included.  Token ids arrive time-major.
@@ -11,7 +11,7 @@ import torch
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/schladt/GIMC/blob/main/classifier/models/lstm.py"
+SOURCE = "https://github.com/schladt/GIMC/blob/HEAD/classifier/models/lstm.py"
 AUTHOR = "schladt"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"

@@ -1,6 +1,6 @@
 """Udacity's SageMaker deployment project: an LSTM whose readout position comes from the input itself.  A refusal.
 
-Source: https://github.com/udacity/sagemaker-deployment/blob/master/Project/train/model.py
+Source: https://github.com/udacity/sagemaker-deployment/blob/HEAD/Project/train/model.py
 Author: Udacity (Machine Learning Engineer Nanodegree).  Licence: none stated in the files we
 read; quoted with attribution as a test fixture for interoperability.
 Kept as written: each input row is ``[length, token ids...]``; the forward reads the dense
@@ -14,7 +14,7 @@ import torch.nn as nn
 from tests.zoo._weights import perturb_torch, tokens
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/udacity/sagemaker-deployment/blob/master/Project/train/model.py"
+SOURCE = "https://github.com/udacity/sagemaker-deployment/blob/HEAD/Project/train/model.py"
 AUTHOR = "Udacity, sagemaker-deployment"
 LICENCE = "none stated in the files read (quoted with attribution)"
 EXPECT = "refuse"

@@ -1,6 +1,6 @@
 """A multi-domain sentiment project on GitHub: a 2-layer LSTM over word vectors, max-pooled over time.
 
-Source: https://github.com/weinan1997/NLP_Sentence/blob/master/LSTM_model.py
+Source: https://github.com/weinan1997/NLP_Sentence/blob/HEAD/LSTM_model.py
 Author: weinan1997 (GitHub).  Licence: none stated in the repository; quoted (18 lines) with
 attribution as a test fixture for interoperability.
 Kept as written: batch-first vectors turned time-major with ``permute(1, 0, 2)``, then
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tests.zoo._weights import floats, perturb_torch
 
 FRAMEWORK = "torch"
-SOURCE = "https://github.com/weinan1997/NLP_Sentence/blob/master/LSTM_model.py"
+SOURCE = "https://github.com/weinan1997/NLP_Sentence/blob/HEAD/LSTM_model.py"
 AUTHOR = "weinan1997"
 LICENCE = "none stated (quoted with attribution)"
 EXPECT = "convert"
