@@ -100,7 +100,8 @@ def short(step: dict | None) -> str:
     if step is None or step["status"] == "not run":
         return "–"
     if step["status"] == "converted":
-        return f"✓ {float(step['diff']):.0e}"
+        diff = float(step["diff"])
+        return f"✓ {diff:.0e}" if diff else "✓ 0"
     return {"refused": "refused", "accepted wrong": "**ACCEPTED WRONG**"}.get(step["status"], "**error**")
 
 
