@@ -138,7 +138,10 @@ class EquivalenceReport:
 
 def _differs(diff: float, torch_shape, keras_shape, what: str) -> str:
     if torch_shape != keras_shape:
-        return f"the {what} has shape {torch_shape} in torch but {keras_shape} in keras"
+        swapped = len(torch_shape) >= 2 and torch_shape[1::-1] + torch_shape[2:] == keras_shape
+        hint = (" (batch and time swapped: a batch_first=False torch module reads (time, batch, features); "
+                "transpose x in its forward)") if swapped else ""
+        return f"the {what} has shape {torch_shape} in torch but {keras_shape} in keras{hint}"
     return f"the {what} {_by(diff)}"
 
 
@@ -352,14 +355,9 @@ def _torch_units(model, x: np.ndarray, caller: str):
     """Run ``model`` once on ``x`` with hooks: its paired layers in call order, each holding its output
     (batch-first), and the model's output."""
     import torch
-    names = {}
+    names = {}  # every module that carries computation, and (to refuse them if called) other owners of parameters
     for name, module in model.named_modules():
-        kind = _torch_kind(module)
-        if kind is None and any(True for _ in module.parameters(recurse=False)):
-            raise ConversionError(f"torch module '{name or type(module).__name__}' ({type(module).__name__}) has "
-                                  "parameters but no Keras counterpart that check_equivalent pairs (Embedding, "
-                                  "RNN/GRU/LSTM, Linear, LayerNorm, BatchNorm1d)")
-        if kind is not None:
+        if _torch_kind(module) is not None or (name and any(True for _ in module.parameters(recurse=False))):
             names[module] = name or type(module).__name__
     calls = []
 
@@ -403,6 +401,10 @@ def _units_from_calls(calls, names, x: np.ndarray) -> list[_Unit]:
     time_major = False  # whether the 3-D tensors flowing now are (time, batch, features)
     for module, args, kwargs, output in calls:
         kind = _torch_kind(module)
+        if kind is None:  # a module the forward calls, with parameters of its own; an unused one is left out
+            raise ConversionError(f"torch module '{names[module]}' ({type(module).__name__}) has parameters but no "
+                                  "Keras counterpart that check_equivalent pairs (Embedding, RNN/GRU/LSTM, Linear, "
+                                  "LayerNorm, BatchNorm1d)")
         seen[module] = seen.get(module, 0) + 1
         name = names[module] + (f"#{seen[module]}" if seen[module] > 1 else "")
         value = output[0] if isinstance(output, tuple) else output
@@ -507,6 +509,62 @@ def _pair(ts: list[_Unit], ks: list[_Unit]) -> list[tuple[_Unit, _Unit]]:
     return list(zip(ts, ks))
 
 
+def _computes_differently(t: _Unit, k: _Unit) -> str | None:
+    """Why a paired torch layer and Keras layer cannot compute the same thing whatever their weights (another
+    activation, cell variant, direction, state or precision), or None.  Worded as ``parity.weights`` words the
+    same refusals.  What can agree (a time-major module, a merge_mode, a Dense activation) is left to the numbers."""
+    m = t.layer
+    if t.kind in _RECURRENT:
+        if t.kind == "lstm" and m.proj_size > 0:
+            return f"torch LSTM proj_size={m.proj_size} (projected hidden state) has no Keras equivalent"
+        parts = [k.layer.forward_layer, k.layer.backward_layer] if k.bidirectional else [k.layer]
+        for j, part in enumerate(parts):
+            where = ("backward layer " if j == 1 else "forward layer ") if k.bidirectional else ""
+            cell = part.cell
+            if _keras_kind(part)[0] != t.kind:
+                return (f"keras backward layer is {type(part).__name__} but the forward layer is "
+                        f"{type(parts[0]).__name__}")
+            if part.go_backwards != (j == 1):
+                return f"keras {where}has go_backwards={part.go_backwards}; torch has no such option"
+            if part.stateful:
+                return (f"keras {where}has stateful=True, which carries the state from one batch to the next; "
+                        "torch's modules start every batch from zeros")
+            if t.kind == "gru" and not cell.reset_after:
+                return ("keras GRU reset_after=False applies the reset gate before the recurrent matmul; "
+                        "torch's GRU is reset_after=True")
+            act = _activation_name
+            if t.kind == "rnn":
+                if act(cell.activation) != m.nonlinearity:
+                    return (f"activations differ: torch nonlinearity={m.nonlinearity!r}, "
+                            f"keras {where}activation={act(cell.activation)!r}")
+            elif act(cell.activation) != "tanh" or act(cell.recurrent_activation) != "sigmoid":
+                return (f"keras {where}uses activation={act(cell.activation)!r}, recurrent_activation="
+                        f"{act(cell.recurrent_activation)!r}; torch uses tanh and sigmoid")
+        layers = parts + ([k.layer] if k.bidirectional else [])  # the wrapper casts its outputs too
+    else:
+        layers = [k.layer]
+    dtypes = {str(p.dtype).removeprefix("torch.") for p in m.parameters()}
+    for layer in layers:
+        policy = layer.dtype_policy
+        if dtypes and (dtypes != {policy.variable_dtype} or policy.compute_dtype != policy.variable_dtype):
+            return (f"precisions differ: torch parameters are {'/'.join(sorted(dtypes))}, keras '{layer.name}' "
+                    f"keeps {policy.variable_dtype} weights and computes in {policy.compute_dtype}")
+    return None
+
+
+def _activation_name(fn) -> str:
+    import keras
+    return keras.activations.serialize(fn)
+
+
+def _check_pairs(pairs) -> None:
+    for i, (t, k) in enumerate(pairs):
+        reason = _computes_differently(t, k)
+        if reason:
+            raise ConversionError(f"paired layer {i}, torch '{t.name}' ({type(t.layer).__name__}) and keras "
+                                  f"'{k.name}' ({type(k.layer).__name__}), cannot compute the same thing: {reason}")
+
+
 # --- keras: a probe model, and return_sequences copies of last-step layers ----------------------------
 
 def full_sequence_copy(layer):
@@ -587,7 +645,7 @@ def _as_keras_computes(t: _Unit, k: _Unit) -> tuple[np.ndarray, str]:
                      "ave": (forward + backward) / 2}[mode]
         return value, "output sequence"
     if t.kind == "linear":
-        activation = keras.activations.serialize(k.layer.activation)
+        activation = _activation_name(k.layer.activation)
         if activation != "linear":
             applied = k.layer.activation(keras.ops.convert_to_tensor(value))
             return np.asarray(keras.ops.convert_to_numpy(applied)), f"output after {activation}"
@@ -608,9 +666,15 @@ def check_equivalent(torch_model, keras_model, x, y=None, *, gradients: bool = F
     x, y = check_arguments(torch_model, keras_model, x, "check_equivalent", y)
     if gradients and y is None:
         raise ConfigError("check_equivalent: gradients=True needs the labels y")
+    classes = keras_model.outputs[0].shape[-1]
+    if gradients and classes is not None and classes < 2:
+        raise ConfigError(f"check_equivalent: gradients=True compares the gradients of the cross-entropy of the "
+                          f"logits, which needs at least two logits; the models have {classes}: compare the layers "
+                          "and outputs with gradients=False")
     ks = _keras_units(keras_model)
     ts, torch_logits = _torch_units(torch_model, x, "check_equivalent")
     pairs = _pair(ts, ks)
+    _check_pairs(pairs)
     keras_outs, keras_logits = _keras_outputs(keras_model, ks, x if x.dtype != np.int64 else x.astype(np.int32))
     layers = []
     for i, ((t, k), b) in enumerate(zip(pairs, keras_outs, strict=True)):
@@ -660,10 +724,6 @@ def _readouts(fc, sequence: np.ndarray, torch_logits, keras_logits) -> str | Non
 def _gradient_differences(torch_model, keras_model, pairs, x, y) -> list[GradientDifference]:
     import torch
     from parity.lockstep import keras_gradients
-    classes = keras_model.outputs[0].shape[-1]
-    if classes is not None and classes < 2:
-        raise ConfigError(f"check_equivalent: gradients=True compares the gradients of the cross-entropy of the "
-                          f"logits, which needs at least two logits; the models have {classes}")
     params = {name: p for name, p in torch_model.named_parameters() if p.requires_grad}
     was_training = torch_model.training
     torch_model.eval()

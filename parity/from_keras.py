@@ -22,6 +22,18 @@ relative to the logits' scale with an absolute floor).  When they do not, the me
 names the first layer whose output already differs: nobuco checks each converted node
 against the original the same way, and that is what we took from it.  From keras-hub's
 checkpoint converters we took checking each weight's shape as it is ported.
+
+``Embedding(mask_zero=True)`` is refused when its mask reaches a layer that reads masks
+(a recurrent layer, ``Bidirectional``, ``GlobalAveragePooling1D``, ``Softmax``): those skip
+or leave out the padded steps, and torch's modules have no mask.  When the mask only
+passes through layers that ignore it at inference (``Dense``, ``Dropout``, normalization,
+``GlobalMaxPooling1D``...), it provably cannot change the outputs, and the model converts.
+
+Measured (``Bidirectional(LSTM(128))`` x 2, 28 steps of real Fashion-MNIST images, 256
+examples, logits near 10): the largest |Δ| is 4e-7 to 9e-7 of the logits' magnitude on the
+torch, JAX and TensorFlow backends, under a tenth of the 1e-5 + 1e-5 x max|logit|
+allowance; the hardest case found, ``GRU(256) -> SimpleRNN(128)`` with logits near 31 and
+a recurrent kernel large enough to amplify rounding, reaches 6e-6 (0.6 of the allowance).
 """
 from __future__ import annotations
 
@@ -183,7 +195,7 @@ def _first_difference(keras_model, module, builder, x: np.ndarray, where: str) -
         functional = graph_of(keras_model, where)
         pairs = [(s, t, builder.values[id(t)]) for s in steps(functional) for t in s.outputs[:1]
                  if id(t) in builder.values]
-        probe = keras.Model(functional.inputs, [t for _, t, _ in pairs])
+        probe = keras.Model(functional.inputs[0], [t for _, t, _ in pairs])
         keras_values = probe(x, training=False)
         seen = {}
 

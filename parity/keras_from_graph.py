@@ -203,6 +203,25 @@ def _bind(node, args, kwargs):
     return [named]
 
 
+# The weights are overwritten right after the layer is built, so it is built with zero
+# initializers: on JAX every random initializer (the orthogonal one above all) is compiled
+# per shape, which cost seconds per layer.  The default initializers are put back afterwards,
+# so the saved config is what a Keras user would write and a fresh clone trains as usual.
+_INITIALIZERS = {"kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal",
+                 "bias_initializer": "zeros", "embeddings_initializer": "uniform"}
+
+
+def _zero_init(*names: str) -> dict:
+    return {name: "zeros" for name in names}
+
+
+def _restore_initializers(obj, *names: str) -> None:
+    import keras
+    for name in names:
+        if hasattr(obj, name):
+            setattr(obj, name, keras.initializers.get(_INITIALIZERS[name]))
+
+
 # --- The handlers: one per ATen operator ---------------------------------------------------------
 
 def _getitem(self: _Builder, args, kwargs):
@@ -245,8 +264,10 @@ def _embedding(self: _Builder, a):
         self.fail("the embedding table is computed in the forward, not a parameter")
     if a.get("scale_grad_by_freq") or a.get("sparse"):
         pass  # both change only the gradients
-    layer = layers.Embedding(weight.value.shape[0], weight.value.shape[1], name=self.name(), dtype="float32")
+    layer = layers.Embedding(weight.value.shape[0], weight.value.shape[1], name=self.name(), dtype="float32",
+                             **_zero_init("embeddings_initializer"))
     k = layer(ids.k)
+    _restore_initializers(layer, "embeddings_initializer")
     layer.embeddings.assign(weight.value.astype(np.float32))
     return self.out(k, ids.b)
 
@@ -257,8 +278,10 @@ def _linear(self: _Builder, a):
         self.fail("the weights are computed in the forward, not parameters")
     if x.b == x.ndim - 1:
         self.fail("the Linear reads the batch axis as its features")
-    layer = self.keras.layers.Dense(w.value.shape[0], use_bias=bias is not None, name=self.name(), dtype="float32")
+    layer = self.keras.layers.Dense(w.value.shape[0], use_bias=bias is not None, name=self.name(), dtype="float32",
+                                    **_zero_init("kernel_initializer", "bias_initializer"))
     k = layer(x.k)
+    _restore_initializers(layer, "kernel_initializer", "bias_initializer")
     layer.kernel.assign(w.value.T.astype(np.float32))
     if bias is not None:
         layer.bias.assign(bias.value.astype(np.float32))
@@ -563,7 +586,8 @@ def _recurrent(self: _Builder, a):
     for layer_index in range(num_layers):
         def make(backwards: bool = False, name: str | None = None):
             kw = dict(units=hidden, use_bias=bool(has_bias), return_sequences=True, return_state=need_state,
-                      go_backwards=backwards, dtype="float32", name=name)
+                      go_backwards=backwards, dtype="float32", name=name,
+                      **_zero_init("kernel_initializer", "recurrent_initializer", "bias_initializer"))
             if kind == "lstm":
                 return layers.LSTM(**kw)
             if kind == "gru":
@@ -582,6 +606,7 @@ def _recurrent(self: _Builder, a):
         seq = res[0]
         n_states = 2 if kind == "lstm" else 1
         for d, part in enumerate(parts):
+            _restore_initializers(part.cell, "kernel_initializer", "recurrent_initializer", "bias_initializer")
             start = (layer_index * directions + d) * per
             p = [params[start + i].value for i in range(per)]
             arrays = _torch_to_keras_direction(kind, p, bool(has_bias), hidden)

@@ -24,6 +24,7 @@ line naming the Keras layer or op and what the converter maps instead.
 from __future__ import annotations
 
 import functools
+import keyword
 import operator
 import re
 
@@ -77,12 +78,20 @@ def _activation_module(fn, where: str):
                           "sigmoid, gelu (exact or approximate), softmax, log_softmax, silu, elu and softplus")
 
 
+_NAMED = ("linear", "relu", "tanh", "sigmoid", "gelu", "softmax", "log_softmax", "silu", "elu", "softplus", "selu",
+          "hard_sigmoid", "exponential", "softsign", "relu6", "leaky_relu", "mish", "swish")
+
+
 def _activation_name(fn) -> str:
+    """Keras's name for an activation function (``keras.activations.serialize`` is slow: it inspects)."""
     import keras
-    try:
-        return keras.activations.serialize(fn)
-    except Exception:  # a lambda or a partial: not one of Keras's named activations
-        return getattr(fn, "__name__", repr(fn))
+    for name in _NAMED:
+        try:
+            if keras.activations.get(name) is fn:
+                return name
+        except ValueError:  # a name this Keras does not know
+            continue
+    return getattr(fn, "__name__", repr(fn))
 
 
 # --- Weights -------------------------------------------------------------------------------------
@@ -119,15 +128,18 @@ _CELL_KIND = {"SimpleRNNCell": "rnn", "GRUCell": "gru", "LSTMCell": "lstm"}
 
 def _rnn_kind(layer, where: str) -> str:
     """``"rnn" | "gru" | "lstm"`` for a Keras RNN layer, after refusing what torch's modules cannot compute."""
-    import keras
-    cell = layer.cell
-    kind = next((k for name, k in _CELL_KIND.items() if isinstance(cell, getattr(keras.layers, name))), None)
-    if kind is None:
-        raise ConversionError(f"{where} runs a {type(cell).__name__}; convert maps RNN layers of one SimpleRNNCell, "
-                              "GRUCell or LSTMCell (stack them as separate layers)")
     if layer.stateful:
         raise ConversionError(f"{where} has stateful=True, which carries the state from one batch to the next; "
                               "torch's modules start every batch from zeros: rebuild it with stateful=False")
+    return _cell_kind(layer.cell, where)
+
+
+def _cell_kind(cell, where: str) -> str:
+    import keras
+    kind = next((k for name, k in _CELL_KIND.items() if isinstance(cell, getattr(keras.layers, name))), None)
+    if kind is None:
+        raise ConversionError(f"{where} runs a {type(cell).__name__}; convert maps RNN layers of SimpleRNNCell, "
+                              "GRUCell or LSTMCell (or a StackedRNNCells of them, without return_state)")
     act = _activation_name(cell.activation)
     if kind == "rnn":
         if cell.activation not in (keras.activations.get("tanh"), keras.activations.get("relu")):
@@ -190,7 +202,7 @@ class GraphBuilder:
     # -- fx plumbing
     def _target(self, name: str) -> str:
         base = re.sub(r"\W", "_", name).strip("_") or "layer"
-        if base[0].isdigit():
+        if base[0].isdigit() or keyword.iskeyword(base):  # `self.class` or `self.1st` would not be Python
             base = "l_" + base
         target, i = base, 1
         while hasattr(self.root, target):
@@ -388,6 +400,9 @@ class GraphBuilder:
         return out, per_direction
 
     def _recurrent(self, layer, x, step: Step, where: str) -> list:
+        import keras
+        if isinstance(layer.cell, keras.layers.StackedRNNCells) and not layer.return_state and not layer.stateful:
+            return self._stacked_cells(layer, x, step, where)
         kind = _rnn_kind(layer, where)
         self.has_recurrent = True
         input_size = int(step.args[0].shape[-1])
@@ -400,6 +415,21 @@ class GraphBuilder:
         # out[:, -1]: the last step's output (the same values as h_n[-1])
         output = out if layer.return_sequences else self.fn(self.torch.select, out, 1, -1, name=f"{base}_last")
         return [output] + (states if layer.return_state else [])
+
+    def _stacked_cells(self, layer, x, step: Step, where: str) -> list:
+        """``RNN([cell_a, cell_b])``: at each step cell_b reads cell_a's output, the same as two stacked layers."""
+        self.has_recurrent = True
+        base = self._target(layer.name)
+        if layer.go_backwards:
+            x = self.fn(self.torch.flip, x, (1,), name=f"{base}_reversed_input")
+        size = int(step.args[0].shape[-1])
+        for i, cell in enumerate(layer.cell.cells):
+            kind = _cell_kind(cell, f"{where} cell {i}")
+            target = self._target(f"{base}_cell{i}")
+            result = self.module(target, _torch_rnn(kind, [cell], size, where), x, node_name=f"{target}_result")
+            x, _ = self._rnn_outputs(target, kind, result, False)
+            size = cell.units
+        return [x if layer.return_sequences else self.fn(self.torch.select, x, 1, -1, name=f"{base}_last")]
 
     def _bidirectional(self, layer, x, step: Step, where: str) -> list:
         forward, backward = layer.forward_layer, layer.backward_layer

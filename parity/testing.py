@@ -21,11 +21,18 @@ def assert_equivalent(torch_model, keras_model, x, atol: float = 1e-5, *, rtol: 
     ``gradients=True`` and labels ``y``) every weight's loss gradient agree within
     ``atol + rtol * max |torch value|``.
 
+    The layers are paired from each model's own computation (see :mod:`parity.equivalence`).
     The message names the first layer that differs (torch and Keras names), its index in
-    the pairing and the difference, followed by the whole report; models that cannot be
-    paired fail with the reason.  Returns the :class:`parity.equivalence.EquivalenceReport`.
-    Arguments of the wrong kind or order raise ``TypeError``; an empty ``x`` or a
-    tolerance that is not finite and non-negative, ``ValueError``.
+    the pairing, the difference and the allowance, followed by the whole report; models that
+    cannot be paired fail with the one layer that has no counterpart.  Returns the
+    :class:`parity.equivalence.EquivalenceReport`.
+
+    Arguments of the wrong kind or order raise ``TypeError``, and so does a tolerance that is
+    not a number (``atol=True`` included); a tolerance that is not finite and non-negative
+    raises ``ValueError``.  An ``x`` or ``y`` that does not fit the models (rank, width, time
+    steps, token dtype or range, nan or inf; labels of the wrong length, not integers or out of
+    range) raises :class:`common.errors.ShapeError` or :class:`~common.errors.ConfigError`, in
+    one line that blames the input, before either model runs.
     """
     from parity.equivalence import check_arguments, check_equivalent, check_tolerance
     __tracebackhide__ = True  # pytest shows the caller's line

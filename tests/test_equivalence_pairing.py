@@ -269,6 +269,14 @@ class ExtraLinear(UnequalGRUs):
         return self.extra(super().forward(x))
 
 
+class WithUnusedModules(UnequalGRUs):
+    """Modules the forward never calls, one of a paired kind and one not: both are left out."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused_linear, self.unused_conv = nn.Linear(5, 3), nn.Conv1d(4, 4, 1)
+
+
 class GRUThenLSTM(nn.Module):
     def __init__(self):
         super().__init__()
@@ -300,6 +308,9 @@ def test_a_layer_without_counterpart_is_named_in_one_line(built):
         check_equivalent(UnequalGRUs(), longer, x)
     with pytest.raises(AssertionError, match=r"^the models cannot be paired layer by layer: keras layer 'extra_norm'"):
         assert_equivalent(UnequalGRUs(), longer, x)
+    unused = WithUnusedModules()
+    unused.load_state_dict(built["unequal-grus"][0].state_dict(), strict=False)
+    assert [d.torch_name for d in assert_equivalent(unused, keras_model, x).layers] == ["gru1", "gru2", "head"]
     with pytest.raises(ConversionError) as info:
         check_equivalent(torch.nn.Sequential(nn.Conv1d(7, 7, 1)), keras_model, x)
     assert str(info.value).startswith("torch module '0' (Conv1d) has parameters but no Keras counterpart")
@@ -452,3 +463,50 @@ def test_merge_modes_time_major_tokens_and_channels_first_batchnorm_pair():
         torch_model.gru.weight_hh_l0_reverse[:, 1] += 0.3
     with pytest.raises(AssertionError, match=r"^layer 3 \(torch 'gru:l0', keras '\w+'\): the output sequence differs"):
         assert_equivalent(torch_model, keras_model, x)
+
+
+class TimeMajorWithoutTranspose(TimeMajor):
+    """The time-major RNN fed (batch, time, features) as it comes: it reads the batch as time."""
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[-1])
+
+
+def test_a_time_major_module_fed_batch_first_is_caught_and_explained(built):
+    torch_model, keras_model = built["time-major"]
+    wrong = TimeMajorWithoutTranspose()
+    wrong.load_state_dict(torch_model.state_dict())
+    with pytest.raises(AssertionError, match=r"^layer 0 \(torch 'rnn', keras 'rnn_of_cell'\): the output sequence has "
+                                             r"shape \(7, 6, 8\) in torch but \(6, 7, 8\) in keras \(batch and time "
+                                             r"swapped: a batch_first=False torch module reads \(time, batch, "
+                                             r"features\); transpose x in its forward\)"):
+        assert_equivalent(wrong, keras_model, inputs_for("time-major")[0])
+
+
+def test_layers_that_cannot_compute_the_same_thing_are_refused_with_the_reason(built):
+    _, keras_model = built["unequal-grus"]
+    x = inputs_for("unequal-grus")[0]
+    inputs = keras.Input((STEPS, 4))
+    hidden = keras.layers.GRU(12, return_sequences=True, reset_after=False, name="gru_v2")(inputs)
+    pooled = keras.layers.GlobalAveragePooling1D()(keras.layers.GRU(5, return_sequences=True)(hidden))
+    other = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    with pytest.raises(ConversionError, match=r"^paired layer 0, torch 'gru1' \(GRU\) and keras 'gru_v2' \(GRU\), "
+                                              r"cannot compute the same thing: keras GRU reset_after=False applies"):
+        check_equivalent(UnequalGRUs(), other, x)
+    with pytest.raises(ConversionError, match=r"precisions differ: torch parameters are float64, keras '\w+' keeps "
+                                              r"float32 weights and computes in float32$"):
+        check_equivalent(UnequalGRUs().double(), keras_model, x)
+
+
+def test_gradients_need_labels_and_two_logits(built):
+    torch_model, keras_model = built["unequal-grus"]
+    x, y = inputs_for("unequal-grus")
+    with pytest.raises(ConfigError, match=r"^check_equivalent: gradients=True needs the labels y$"):
+        check_equivalent(torch_model, keras_model, x, gradients=True)
+    one_logit = nn.Sequential()  # a torch side is not even run: the Keras model's output width decides
+    inputs = keras.Input((STEPS, 4))
+    binary = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GRU(5)(inputs)))
+    with pytest.raises(ConfigError, match=r"needs at least two logits; the models have 1: compare the layers and "
+                                          r"outputs with gradients=False$"):
+        check_equivalent(one_logit, binary, x, y % 2, gradients=True)

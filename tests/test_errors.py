@@ -425,20 +425,21 @@ TABLE = [
      r"training stopped: the loss became inf at epoch 2, step 1; the last good checkpoint is "
      r"\S+/nan-torch/checkpoints/epoch-0001\.pt \(try a lower --learning-rate\)", None, None),
 ]
-CONVERT_CHECK = (r"or call parity\.convert_module\(your_model, x\), which checks against your model itself \(the "
-                 r"self-check of a file compares the converted model with the architecture the flags describe, not "
-                 r"with your model's forward\)$")
+CONVERT_ROUTES = (r"a forward that pools over time \(mean, max\) or does anything else is another model: convert the "
+                  r"forward itself: save it with torch\.export\.save\(torch\.export\.export\(model, \(x,\)\), "
+                  r"'model\.pt2'\) and convert the \.pt2, or call parity\.convert_module\(model, x\)$")
 TABLE += [
     ("convert-readout-missing", "python -m parity convert of a bidirectional state dict, no --readout", "parity",
      ["convert", "{t}/convert/bidirectional.pt", "{t}/convert/out.keras", "--backend", "torch"], None,
-     r"\S+/bidirectional\.pt holds bidirectional layers, and weights cannot show what your forward hands the "
-     r"Linear: pass --readout h_n \(each direction's final state\) or --readout last-output \(out\[:, -1\]\), "
-     + CONVERT_CHECK, lib_convert("bidirectional.pt", "out.keras"), ConversionError),
+     r"\S+/bidirectional\.pt holds weights only, which cannot show what your forward computes: pass --readout h_n "
+     r"\(each direction's final state\) or --readout last-output \(out\[:, -1\]\), as your forward hands the "
+     r"Linear; " + CONVERT_ROUTES, lib_convert("bidirectional.pt", "out.keras"), ConversionError),
     ("convert-nonlinearity-missing", "python -m parity convert of an nn.RNN state dict, no --nonlinearity", "parity",
-     ["convert", "{t}/convert/rnn.pt", "{t}/convert/out.keras", "--backend", "torch"], None,
-     r"\S+/rnn\.pt holds nn\.RNN weights, which are the same for tanh and relu, and records no nonlinearity: pass "
-     r"--nonlinearity tanh or --nonlinearity relu, as your nn\.RNN was built, " + CONVERT_CHECK,
-     lib_convert("rnn.pt", "out.keras"), ConversionError),
+     ["convert", "{t}/convert/rnn.pt", "{t}/convert/out.keras", "--backend", "torch", "--readout", "last-output"],
+     None,
+     r"\S+/rnn\.pt holds weights only, which cannot show what your forward computes: pass --nonlinearity tanh or "
+     r"--nonlinearity relu, as your nn\.RNN was built \(the weights are the same for both\); " + CONVERT_ROUTES,
+     lib_convert("rnn.pt", "out.keras", readout="last-output"), ConversionError),
     ("convert-dst-is-src", "python -m parity convert x.pt x.pt", "parity",
      ["convert", "{t}/convert/rnn.pt", "{t}/convert/rnn.pt", "--nonlinearity", "tanh", "--overwrite"], None,
      r"DST \S+/rnn\.pt is SRC \S+/rnn\.pt itself; converting a file onto itself would replace your model: choose "
