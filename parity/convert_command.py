@@ -239,11 +239,17 @@ def convert_file(src, dst, nonlinearity: str | None = None, out: Callable[[str],
 
 def _convert_program(src: Path, dst: Path, source: Source, say, lines: list[str], overwrite: bool) -> ConvertResult:
     """A .pt2: the Keras model read off its graph, checked against the program on its example inputs."""
+    import warnings
     _keras_ready()
-    from parity.from_torch import convert_exported
+    from parity.from_torch import UnusedParameterWarning, convert_exported
     program = source.program
     args, _ = program.example_inputs
-    model = convert_exported(program)  # raises unless it matches the program on the example inputs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnusedParameterWarning)
+        model = convert_exported(program)  # raises unless it matches the program on the example inputs
+    for warning in caught:  # a parameter the forward never reads is left out: said, not refused
+        if issubclass(warning.category, UnusedParameterWarning):
+            say(f"note: {warning.message}")
     x = np.asarray(args[0].detach().cpu().numpy())
     expected = _program_logits(program, args)
     what = f"the program's example inputs, shape {tuple(x.shape)}"
@@ -286,5 +292,6 @@ def _write_checked(src, dst, write, x, expected, what, note, say, lines, overwri
 def _backend_note(source_kind: str, target: str) -> str:
     if "keras" not in (source_kind, target):
         return ""
+    _keras_ready()  # TensorFlow first, quietly: Keras imports it on every backend
     import keras
     return f" (Keras on {keras.config.backend()})"

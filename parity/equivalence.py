@@ -683,7 +683,7 @@ def check_equivalent(torch_model, keras_model, x, y=None, *, gradients: bool = F
                                       _scale(a)))
     logits_diff = max_abs_diff(torch_logits, keras_logits)
     readouts = None
-    if not (logits_diff <= 1e-5 and layers[-1].max_abs_diff <= 1e-5) and len(pairs) >= 2 \
+    if len(pairs) >= 2 and not (logits_diff <= 1e-5 and layers[-1].max_abs_diff <= 1e-5) \
             and pairs[-1][0].kind == "linear" and pairs[-2][0].kind in _RECURRENT and pairs[-2][0].bidirectional:
         readouts = _readouts(pairs[-1][0].layer, pairs[-2][0].value, torch_logits, keras_logits)
     report = EquivalenceReport(layers, logits_diff, (torch_logits.shape, keras_logits.shape),

@@ -42,10 +42,10 @@ import numpy as np
 from common.errors import ConversionError
 from parity.check import check_example, check_timesteps, describe_allowance, describe_difference, max_abs_diff, within
 
-__all__ = ["convert_module", "convert_exported", "UnusedParameterWarning", "READOUTS"]
+__all__ = ["convert_module", "convert_exported", "forward_readouts", "UnusedParameterWarning", "READOUT_MEANINGS"]
 
 # What ``readout=`` can check, and how a refusal says it.
-READOUTS = {
+READOUT_MEANINGS = {
     "h_n": "the final states h_n",
     "last-output": "out[:, -1], the outputs at the last time step",
     "first-output": "out[:, 0], the outputs at the first time step",
@@ -155,9 +155,9 @@ def _check_readout_name(readout):
     if readout is None:
         return None
     readout = _READOUT_ALIASES.get(readout, readout)
-    if readout not in READOUTS or readout == "other":
+    if readout not in READOUT_MEANINGS or readout == "other":
         raise ConversionError(f"unknown readout {readout!r}; choose one of: "
-                              f"{', '.join(r for r in READOUTS if r != 'other')}")
+                              f"{', '.join(r for r in READOUT_MEANINGS if r != 'other')}")
     return readout
 
 
@@ -247,7 +247,7 @@ def _convert(graph, x, reference, batch_axis: int, where: str, *, readout=None, 
     if readout is not None:
         found = forward_readouts(graph, recurrent)
         if found != {readout}:
-            said = " and ".join(READOUTS[r] for r in sorted(found)) if found else "no recurrent layer's outputs"
+            said = " and ".join(READOUT_MEANINGS[r] for r in sorted(found)) if found else "no recurrent layer's outputs"
             raise ConversionError(f"readout={readout!r} but the forward reads {said}; drop readout= (the forward "
                                   "decides) or pass the module whose forward you mean")
     tokens = not x.is_floating_point()
@@ -287,7 +287,7 @@ def _check_nonlinearity(graph, recurrent, nonlinearity: str) -> None:
 
 
 def forward_readouts(graph, recurrent=None) -> set[str]:
-    """What the forward reads from its last recurrent layer, as ``READOUTS`` keys."""
+    """What the forward reads from its last recurrent layer, as ``READOUT_MEANINGS`` keys."""
     from parity.keras_from_graph import RECURRENT_OPS
     from parity.torch_graph import op_name, tensor_shape
     if recurrent is None:

@@ -230,7 +230,18 @@ def _getitem(self: _Builder, args, kwargs):
 
 
 def _identity(self: _Builder, a):
-    return self.tensor(a["self"] if "self" in a else a["input"])
+    value = a["self"] if "self" in a else a["input"]
+    return value if isinstance(value, (Param, Zeros)) else self.tensor(value)
+
+
+def _expand(self: _Builder, a):
+    """``h0.expand(...)``/``repeat``: only to be read by a recurrent layer, which says what it holds."""
+    value = a["self"]
+    if isinstance(value, Zeros):
+        return Zeros(tensor_shape(self.node), value.value)
+    if isinstance(value, Param):
+        return value
+    self.fail("expand/repeat of a computed tensor is not mapped")
 
 
 def _dropout(self: _Builder, a):
@@ -685,10 +696,15 @@ HANDLERS = {
     "aten.mul.Tensor": _binary("mul"),
     "aten.div.Tensor": _binary("div"),
     "aten.contiguous.default": _identity,
+    "aten.expand.default": _expand,
+    "aten.repeat.default": _expand,
     "aten.clone.default": _identity,
     "aten.alias.default": _identity,
     "aten.detach.default": _identity,
     "aten._to_copy.default": _to_copy,
+    "aten.to.dtype_layout": _to_copy,
+    "aten.to.device": _to_copy,
+    "aten.to.dtype": _to_copy,
     "aten.zeros.default": _zeros,
     "aten.new_zeros.default": _zeros,
     "aten.zeros_like.default": _zeros,

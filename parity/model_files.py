@@ -30,7 +30,7 @@ from common.checkpoint import check_keras_archive
 from common.errors import CheckpointError, ConversionError
 
 __all__ = ["MAX_MODEL_BYTES", "TORCH_SUFFIXES", "HOW_TO_SAVE", "WHAT_SRC_IS", "sniff", "load_torch",
-           "state_dict_of", "check_tensors", "check_module_dtype", "stat_src"]
+           "state_dict_of", "check_tensors", "stat_src"]
 
 # What SRC's tensors may describe in all.  1 GiB is 268 million float32 weights, about 16 times an
 # LSTM of 2048 units.
@@ -144,16 +144,6 @@ def check_tensors(tensors: Mapping, path, *, sparse_advice: str = "") -> None:
             raise ConversionError(f"tensor {key!r} in {path} holds {bad} non-finite value{'s' if bad > 1 else ''} "
                                   f"({', '.join(kinds)}); a model with such weights computes no usable logits, so "
                                   "it is refused: convert the last checkpoint whose weights were finite")
-
-
-def check_module_dtype(module, who: str) -> None:
-    """A module with parameters that are not float32 gets one line (torch's own advice is about the input)."""
-    import torch
-    odd = next(((n, p.dtype) for n, p in list(module.named_parameters()) + list(module.named_buffers())
-                if p.is_floating_point() and p.dtype != torch.float32), None)
-    if odd is not None:
-        raise ConversionError(f"{who} holds {str(odd[1]).removeprefix('torch.')} tensor {odd[0]!r}; "
-                              f"{FLOAT32_ADVICE}")
 
 
 def state_dict_of(path: Path, loaded) -> tuple[dict, dict | None, str]:

@@ -128,23 +128,29 @@ def source_line(node) -> str | None:
         m = _FRAME.search(line)
         if m and not re.search(r"[/\\]torch[/\\]", m.group(1)):
             code = lines[i + 1].strip() if i + 1 < len(lines) and not _FRAME.search(lines[i + 1]) else ""
-            found = f"{m.group(1).replace(chr(92), '/').rsplit('/', 1)[-1]}:{m.group(2)}" + (f": {code}" if code else "")
+            file = m.group(1).replace("\\", "/").rsplit("/", 1)[-1]
+            found = f"{file}:{m.group(2)}" + (f": {code}" if code else "")
     return found
 
 
 def op_name(node) -> str:
     """``"aten.lstm.input"`` or ``"getitem"``."""
     target = node.target
-    return str(target) if not callable(target) or hasattr(target, "_schema") else getattr(target, "__name__", str(target))
+    if not callable(target) or hasattr(target, "_schema"):  # ATen operators print as "aten.lstm.input"
+        return str(target)
+    return getattr(target, "__name__", str(target))  # operator.getitem
 
 
 def describe_node(node, root_name: str = "model") -> str:
-    """``"aten.cumsum.default (pool, my_model.py:41: out.cumsum(1))"``."""
+    """``"aten.cumsum.default (pool, my_model.py:41: out.cumsum(1))"``; an output of a tuple by its index."""
+    name = op_name(node)
+    if name == "getitem" and hasattr(node.args[0], "target"):  # (out, h_n) = lstm(...): "aten.lstm.input[0]"
+        name = f"{op_name(node.args[0])}[{node.args[1]}]"
     where = [module_path(node, root_name)]
     line = source_line(node)
     if line:
         where.append(line)
-    return f"{op_name(node)} ({', '.join(where)})"
+    return f"{name} ({', '.join(where)})"
 
 
 def tensor_shape(node) -> tuple[int, ...] | None:

@@ -115,18 +115,21 @@ ROUTES = (r"a forward that pools over time \(mean, max\) or does anything else i
           r"convert the \.pt2, or call parity\.convert_module\(model, x\)$")
 
 
-def test_a_state_dict_whose_forward_is_not_settled_is_refused(users):
+def test_a_state_dict_whose_forward_is_not_settled_is_refused(users, capsys, monkeypatch):
     """Without --readout, both state dicts are refused in one line naming both routes; nothing is written.
-    The old command wrote them with exit 0, differing from the user's forward by 0.83 and 0.61."""
+    The old command wrote them with exit 0, differing from the user's forward by 0.83 and 0.61.  One runs
+    as a real command (a process of its own: no warning or log line either), the other in this process."""
     models, folder = users
-    results = run_many({name: ("parity", ["convert", folder / f"{name}.pt", folder / f"{name}-guess.keras",
-                                          "--backend", "torch"], None, None) for name in models})
-    for name, result in results.items():
-        one_error_line(result, "parity",
-                       rf"error: \S+/{name}\.pt holds weights only, which cannot show what your forward computes: pass "
-                       r"--readout last-output if your forward hands the Linear the last step, out\[:, -1\] \(for one "
-                       r"direction the same as h_n\[-1\]: --readout h_n says the same\), and nothing else; " + ROUTES)
-        assert result.stdout == "" and not (folder / f"{name}-guess.keras").exists()
+    pattern = (r"holds weights only, which cannot show what your forward computes: pass --readout last-output if your "
+               r"forward hands the Linear the last step, out\[:, -1\] \(for one direction the same as h_n\[-1\]: "
+               r"--readout h_n says the same\), and nothing else; " + ROUTES)
+    result = run_many({"gru": ("parity", ["convert", folder / "GruMean.pt", folder / "GruMean-guess.keras",
+                                          "--backend", "torch"], None, None)})["gru"]
+    one_error_line(result, "parity", r"error: \S+/GruMean\.pt " + pattern)
+    assert result.stdout == ""
+    one_line_in_process(["convert", folder / "LstmMax.pt", folder / "LstmMax-guess.keras"], capsys, monkeypatch,
+                        r"^python -m parity: error: \S+/LstmMax\.pt " + pattern)
+    assert not list(folder.glob("*guess*"))
     # What the guess would have been: StackedRNN reads the last step, the user's forward pools.
     from parity.state_dict import infer_from_state_dict
     from torch_version.model import StackedRNN
@@ -184,6 +187,24 @@ def test_the_pt2_of_each_converts_exactly(tmp_path, users, name, keras_backend):
         convert_file(folder / f"{name}.pt2", tmp_path / "again.keras", readout="last-output", out=lambda line: None)
     with pytest.raises(ConversionError, match=r"is an exported PyTorch program already; convert it to a \.keras file$"):
         convert_file(folder / f"{name}.pt2", tmp_path / "again.pt", out=lambda line: None)
+
+
+class WithSpare(GruMean):
+    """A module owning a parameter its forward never reads (left over from an experiment)."""
+
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Linear(8, 3)
+
+
+def test_a_parameter_the_forward_never_reads_is_named_not_refused(tmp_path):
+    from parity.convert_command import convert_file
+    torch.manual_seed(5)
+    torch.export.save(torch.export.export(WithSpare().eval(), (example(),)), tmp_path / "spare.pt2")
+    result = convert_file(tmp_path / "spare.pt2", tmp_path / "spare.keras", out=lambda line: None)
+    notes = [line for line in result.lines if line.startswith("note: ")]
+    assert len(notes) == 1 and "spare.weight" in notes[0] and "spare.bias" in notes[0], result.lines
+    assert result.max_abs_diff <= result.allowance
 
 
 # --- A .pt2 runs no code from the file ----------------------------------------------------------------
