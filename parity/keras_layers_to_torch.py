@@ -37,10 +37,10 @@ from parity.weights import _keras_to_torch_direction, _to_numpy
 __all__ = ["GraphBuilder", "MAPPED"]
 
 MAPPED = ("Embedding, SimpleRNN, GRU, LSTM, RNN(SimpleRNNCell|GRUCell|LSTMCell), Bidirectional, Dense, "
-          "Activation, ReLU, Softmax, Dropout, LayerNormalization, BatchNormalization, Flatten, Permute, "
-          "GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, Average, Maximum, "
+          "Activation, ReLU, LeakyReLU, ELU, Softmax, Dropout, LayerNormalization, BatchNormalization, Flatten, "
+          "Reshape, Permute, GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, Average, Maximum, "
           "Minimum, nested functional/Sequential models, and the ops x[...], mean, max, min, sum, concatenate, "
-          "squeeze, expand_dims, transpose, reshape, +, -, *, /, relu, tanh, sigmoid, softmax, log_softmax")
+          "stack, squeeze, expand_dims, transpose, reshape, +, -, *, /, relu, tanh, sigmoid, gelu, softmax, log_softmax")
 
 # Layers that compute nothing at inference (Keras calls them with training=False).
 _INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
@@ -332,6 +332,10 @@ class GraphBuilder:
                 raise ConversionError(f"{where} has max_value/negative_slope/threshold set; convert maps the plain "
                                       "ReLU only")
             return [self.module(name, nn.ReLU(), x)]
+        if isinstance(layer, L.LeakyReLU):
+            return [self.module(name, nn.LeakyReLU(negative_slope=float(layer.negative_slope)), x)]
+        if isinstance(layer, L.ELU):
+            return [self.module(name, nn.ELU(alpha=float(layer.alpha)), x)]
         if isinstance(layer, L.Softmax):
             axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
             if len(axes) != 1:
@@ -345,6 +349,11 @@ class GraphBuilder:
             if layer.data_format == "channels_first" and len(step.args[0].shape) > 2:
                 raise ConversionError(f"{where} has data_format='channels_first'; convert maps channels_last")
             return [self.fn(self.torch.flatten, x, 1, name=self._target(name))]
+        if isinstance(layer, L.Reshape):
+            # target_shape leaves out the batch axis: (batch, ...) -> (batch, *target_shape), at most one -1
+            batch = self.method("size", x, 0, name=self._target(f"{name}_batch"))
+            target = tuple(int(d) for d in layer.target_shape)
+            return [self.fn(self.torch.reshape, x, (batch, *target), name=self._target(name))]
         if isinstance(layer, L.Permute):
             return [self.method("permute", x, 0, *[int(d) for d in layer.dims], name=self._target(name))]
         if isinstance(layer, (L.GlobalAveragePooling1D, L.GlobalMaxPooling1D)):
@@ -569,6 +578,8 @@ class GraphBuilder:
             return self.fn(binary[kind], val(args[0]), val(args[1]), name=base)
         if kind == "Concatenate":
             return self.fn(torch.cat, val(args[0]), dim=int(op.axis), name=base)
+        if kind == "Stack":  # keras.ops.stack's axis counts the batch axis, as torch.stack's dim does
+            return self.fn(torch.stack, val(args[0]), dim=int(op.axis), name=base)
         if kind == "Squeeze":
             axis = axes(op.axis)
             return self.fn(torch.squeeze, val(args[0]), *(() if axis is None else (axis,)), name=base)
@@ -586,6 +597,9 @@ class GraphBuilder:
         unary = {"Relu": torch.relu, "Tanh": torch.tanh, "Sigmoid": torch.sigmoid}
         if kind in unary and len(args) == 1:
             return self.fn(unary[kind], val(args[0]), name=base)
+        if kind == "Gelu" and len(args) == 1:  # keras.ops.gelu: the tanh form unless approximate=False
+            return self.fn(torch.nn.functional.gelu, val(args[0]), approximate="tanh" if op.approximate else "none",
+                           name=base)
         if kind in ("Softmax", "LogSoftmax"):
             axis = axes(op.axis)
             if not isinstance(axis, int):

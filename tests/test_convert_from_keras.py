@@ -212,6 +212,27 @@ def test_layer_and_batch_normalization():
 
 
 @backend
+def test_stack_reshape_and_the_activation_layers_that_from_torch_writes():
+    """What parity.from_torch puts in the Keras models it builds comes back: ops.stack, Reshape, LeakyReLU, ELU, gelu."""
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(8, return_sequences=True)(inputs)                     # (batch, time, 8)
+    pair = ops.stack([h[:, -1], ops.max(h, axis=1)], axis=1)              # (batch, 2, 8)
+    last = ops.stack([h[:, 0], h[:, -1]], axis=-1)                        # (batch, 8, 2)
+    flat = layers.Reshape((-1,), name="flat")(pair)                       # (batch, 16)
+    grid = layers.Reshape((4, 4), name="grid")(layers.Reshape((2, 8))(flat))
+    parts = [layers.LeakyReLU(negative_slope=0.2, name="leaky")(flat), layers.ELU(alpha=0.7, name="elu")(flat),
+             ops.gelu(flat), ops.gelu(flat, approximate=False), layers.Flatten()(grid), layers.Flatten()(last)]
+    module = converted(keras.Model(inputs, layers.Dense(3)(layers.Concatenate()(parts))), floats())
+    assert module.leaky.negative_slope == pytest.approx(0.2) and module.elu.alpha == pytest.approx(0.7)
+    found = {n.target for n in module.graph.nodes if n.op == "call_function"}
+    assert {torch.stack, torch.reshape, torch.nn.functional.gelu} <= found
+    gelus = [n.kwargs["approximate"] for n in module.graph.nodes if n.target is torch.nn.functional.gelu]
+    assert gelus == ["tanh", "none"]
+    with torch.no_grad():  # the batch axis stays free: another batch size runs
+        assert tuple(module(torch.from_numpy(floats(batch=3))).shape) == (3, 3)
+
+
+@backend
 def test_module_is_plain_and_its_state_dict_reloads(tmp_path):
     model = seq(layers.Embedding(VOCAB, 8), layers.Bidirectional(layers.LSTM(6), name="bidirectional"), layers.Dense(3),
                 shape=(None,), dtype="int32")
