@@ -219,9 +219,10 @@ def test_stack_reshape_and_the_activation_layers_that_from_torch_writes():
     pair = ops.stack([h[:, -1], ops.max(h, axis=1)], axis=1)              # (batch, 2, 8)
     last = ops.stack([h[:, 0], h[:, -1]], axis=-1)                        # (batch, 8, 2)
     flat = layers.Reshape((-1,), name="flat")(pair)                       # (batch, 16)
+    # gelu's two forms part by ~1e-4 only where |x| > 1, so it reads 4 * flat (LSTM outputs lie in (-1, 1))
     grid = layers.Reshape((4, 4), name="grid")(layers.Reshape((2, 8))(flat))
     parts = [layers.LeakyReLU(negative_slope=0.2, name="leaky")(flat), layers.ELU(alpha=0.7, name="elu")(flat),
-             ops.gelu(flat), ops.gelu(flat, approximate=False), layers.Flatten()(grid), layers.Flatten()(last)]
+             ops.gelu(flat * 4.0), ops.gelu(flat * 4.0, approximate=False), layers.Flatten()(grid), layers.Flatten()(last)]
     module = converted(keras.Model(inputs, layers.Dense(3)(layers.Concatenate()(parts))), floats())
     assert module.leaky.negative_slope == pytest.approx(0.2) and module.elu.alpha == pytest.approx(0.7)
     found = {n.target for n in module.graph.nodes if n.op == "call_function"}
