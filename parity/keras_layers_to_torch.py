@@ -7,8 +7,8 @@
   ``nn.BatchNorm1d``) named after the Keras layer, its weights copied in;
 * an activation becomes ``nn.ReLU``/``nn.Tanh``/``nn.Sigmoid``/``nn.GELU``/``nn.Softmax``/
   ``nn.LogSoftmax`` after it;
-* reshaping and reading steps (``x[:, -1]``, ``ops.mean(x, axis=1)``, ``Concatenate``,
-  ``Add``, pooling over time, ``Flatten``) become ``call_function`` nodes on torch
+* reshaping and reading steps (``x[:, -1]``, ``ops.mean(x, axis=1)``, ``ops.stack``,
+  ``Concatenate``, ``Add``, pooling over time, ``Flatten``, ``Reshape``) become ``call_function`` nodes on torch
   functions (``torch.cat``, ``torch.mean``, ``operator.getitem``...).
 
 Every weight is copied through :func:`_port`, which checks the shape first (the habit of
@@ -514,7 +514,11 @@ class GraphBuilder:
         from torch import nn
         if getattr(layer, "renorm", False):
             raise ConversionError(f"{where} has renorm=True; convert maps plain batch normalization only")
-        size = self._last_axis(layer, step, where)
+        shape = step.args[0].shape
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        # (batch, channels, time) with axis=1 is BatchNorm1d's own layout (what parity.from_torch writes)
+        channels_first = len(shape) == 3 and [int(a) % 3 for a in axes] == [1]
+        size = int(shape[1]) if channels_first else self._last_axis(layer, step, where)
         w = _only_weights(layer, {"gamma", "beta", "moving_mean", "moving_variance"}, where)
         # Keras's running average keeps `momentum` of the old value, torch's keeps 1 - momentum.
         norm = nn.BatchNorm1d(size, eps=float(layer.epsilon), momentum=1.0 - float(layer.momentum),
@@ -525,14 +529,14 @@ class GraphBuilder:
         _port(norm, "running_mean", w["moving_mean"], where)
         _port(norm, "running_var", w["moving_variance"], where)
         base = self._target(layer.name)
-        if len(step.args[0].shape) == 2:  # (batch, features): BatchNorm1d's own layout
+        if len(step.args[0].shape) == 2 or channels_first:  # (batch, features) or (batch, features, time)
             return self.module(layer.name, norm, x, node_name=base)
         if len(step.args[0].shape) != 3:
             raise ConversionError(f"{where} reads a rank-{len(step.args[0].shape)} input; convert maps "
                                   "(batch, features) and (batch, time, features)")
         # (batch, time, features) -> BatchNorm1d's (batch, features, time) and back
-        channels_first = self.method("transpose", x, 1, 2, name=f"{base}_input")
-        normed = self.module(layer.name, norm, channels_first, node_name=f"{base}_channels_first")
+        moved = self.method("transpose", x, 1, 2, name=f"{base}_input")
+        normed = self.module(layer.name, norm, moved, node_name=f"{base}_channels_first")
         return self.method("transpose", normed, 1, 2, name=base)
 
     # -- keras.ops calls

@@ -202,10 +202,13 @@ def test_activation_layers_dropout_and_one_sigmoid_logit():
 @backend
 def test_layer_and_batch_normalization():
     module = converted(seq(layers.LSTM(8, return_sequences=True), layers.BatchNormalization(momentum=0.9),
+                           layers.BatchNormalization(axis=1, name="over_time"),  # (batch, channels=time, 8)
                            layers.LSTM(8), layers.LayerNormalization(epsilon=1e-3),
                            layers.BatchNormalization(epsilon=1e-2), layers.Dense(3)), floats())
     norms = [m for m in module.children() if isinstance(m, (nn.LayerNorm, nn.BatchNorm1d))]
-    assert [type(m) for m in norms] == [nn.BatchNorm1d, nn.LayerNorm, nn.BatchNorm1d]
+    assert [type(m) for m in norms] == [nn.BatchNorm1d, nn.BatchNorm1d, nn.LayerNorm, nn.BatchNorm1d]
+    assert module.over_time.num_features == STEPS
+    norms = norms[:1] + norms[2:]
     assert norms[0].momentum == pytest.approx(0.1) and norms[2].eps == pytest.approx(1e-2)
     assert norms[1].eps == pytest.approx(1e-3)
     assert not np.allclose(norms[0].running_var.numpy(), 1.0)  # the moving statistics came along
