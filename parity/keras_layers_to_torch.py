@@ -310,7 +310,7 @@ class GraphBuilder:
         if any(isinstance(layer, getattr(L, n)) for n in _INFERENCE_IDENTITY if hasattr(L, n)):
             return [x]  # identity at inference (training=False)
         if isinstance(layer, L.Embedding):
-            return [self._embedding(layer, x, where)]
+            return [self._embedding(layer, x, str(step.args[0].dtype), where)]
         if isinstance(layer, L.Bidirectional):
             return self._bidirectional(layer, x, step, where)
         if isinstance(layer, L.RNN):
@@ -382,7 +382,7 @@ class GraphBuilder:
             return x
         return self.module(name if alone else f"{name}_{_activation_name(fn)}", module, x)
 
-    def _embedding(self, layer, x, where: str):
+    def _embedding(self, layer, x, dtype: str, where: str):
         from torch import nn
         w = _only_weights(layer, {"embeddings"}, where)
         if "embeddings" not in w:
@@ -390,8 +390,11 @@ class GraphBuilder:
         table = w["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         _port(embedding, "weight", table, where)
-        tokens = self.method("long", x, name=self._target(f"{layer.name}_tokens"))  # Keras casts ids to int too
-        out = self.module(layer.name, embedding, tokens, node_name=self._target(layer.name))
+        # Keras casts float ids to int; integer ids (int32 or int64, both of which nn.Embedding takes) go in
+        # as they are, so the module holds no cast for parity.from_torch to map on the way back.
+        if "int" not in dtype:
+            x = self.method("long", x, name=self._target(f"{layer.name}_tokens"))
+        out = self.module(layer.name, embedding, x, node_name=self._target(layer.name))
         return out
 
     def _rnn_outputs(self, base: str, kind: str, result, bidirectional: bool):

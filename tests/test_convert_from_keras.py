@@ -148,6 +148,11 @@ def test_keras_io_stacks_of_unequal_layers():
     module = converted(seq(layers.Embedding(VOCAB, 8), layers.GRU(16, return_sequences=True), layers.SimpleRNN(8),
                            layers.Dense(4), shape=(None,), dtype="int32"), tokens())
     assert [type(m) for m in module.children()] == [nn.Embedding, nn.GRU, nn.RNN, nn.Linear]
+    # integer ids go in uncast (no aten.to for the way back), int32 or int64 alike
+    assert [n.target for n in module.graph.nodes if n.op == "call_method"] == []
+    with torch.no_grad():
+        ids = torch.from_numpy(tokens())
+        assert torch.equal(module(ids), module(ids.long()))
 
 
 @backend
@@ -170,6 +175,7 @@ def test_embedding_with_float_token_input_and_pooling():
     module = converted(keras.Model(inputs, layers.Dense(3)(x)), tokens().astype("float32"),
                        other=tokens(seed=9).astype("float32"))
     assert module.embedding.weight.shape == (VOCAB, 8)
+    assert [n.target for n in module.graph.nodes if n.op == "call_method"] == ["long"]  # float ids cast, as Keras
 
 
 # --- heads -------------------------------------------------------------------------------------------------
