@@ -7,8 +7,8 @@
   ``nn.BatchNorm1d``) named after the Keras layer, its weights copied in;
 * an activation becomes ``nn.ReLU``/``nn.Tanh``/``nn.Sigmoid``/``nn.GELU``/``nn.Softmax``/
   ``nn.LogSoftmax`` after it;
-* reshaping and reading steps (``x[:, -1]``, ``ops.mean(x, axis=1)``, ``Concatenate``,
-  ``Add``, pooling over time, ``Flatten``) become ``call_function`` nodes on torch
+* reshaping and reading steps (``x[:, -1]``, ``ops.mean(x, axis=1)``, ``ops.stack``,
+  ``Concatenate``, ``Add``, pooling over time, ``Flatten``, ``Reshape``) become ``call_function`` nodes on torch
   functions (``torch.cat``, ``torch.mean``, ``operator.getitem``...).
 
 Every weight is copied through :func:`_port`, which checks the shape first (the habit of
@@ -37,10 +37,10 @@ from parity.weights import _keras_to_torch_direction, _to_numpy
 __all__ = ["GraphBuilder", "MAPPED"]
 
 MAPPED = ("Embedding, SimpleRNN, GRU, LSTM, RNN(SimpleRNNCell|GRUCell|LSTMCell), Bidirectional, Dense, "
-          "Activation, ReLU, Softmax, Dropout, LayerNormalization, BatchNormalization, Flatten, Permute, "
-          "GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, Average, Maximum, "
+          "Activation, ReLU, LeakyReLU, ELU, Softmax, Dropout, LayerNormalization, BatchNormalization, Flatten, "
+          "Reshape, Permute, GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, Average, Maximum, "
           "Minimum, nested functional/Sequential models, and the ops x[...], mean, max, min, sum, concatenate, "
-          "squeeze, expand_dims, transpose, reshape, +, -, *, /, relu, tanh, sigmoid, softmax, log_softmax")
+          "stack, squeeze, expand_dims, transpose, reshape, +, -, *, /, relu, tanh, sigmoid, gelu, softmax, log_softmax")
 
 # Layers that compute nothing at inference (Keras calls them with training=False).
 _INFERENCE_IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise", "AlphaDropout",
@@ -310,7 +310,7 @@ class GraphBuilder:
         if any(isinstance(layer, getattr(L, n)) for n in _INFERENCE_IDENTITY if hasattr(L, n)):
             return [x]  # identity at inference (training=False)
         if isinstance(layer, L.Embedding):
-            return [self._embedding(layer, x, where)]
+            return [self._embedding(layer, x, str(step.args[0].dtype), where)]
         if isinstance(layer, L.Bidirectional):
             return self._bidirectional(layer, x, step, where)
         if isinstance(layer, L.RNN):
@@ -332,6 +332,10 @@ class GraphBuilder:
                 raise ConversionError(f"{where} has max_value/negative_slope/threshold set; convert maps the plain "
                                       "ReLU only")
             return [self.module(name, nn.ReLU(), x)]
+        if isinstance(layer, L.LeakyReLU):
+            return [self.module(name, nn.LeakyReLU(negative_slope=float(layer.negative_slope)), x)]
+        if isinstance(layer, L.ELU):
+            return [self.module(name, nn.ELU(alpha=float(layer.alpha)), x)]
         if isinstance(layer, L.Softmax):
             axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
             if len(axes) != 1:
@@ -345,6 +349,11 @@ class GraphBuilder:
             if layer.data_format == "channels_first" and len(step.args[0].shape) > 2:
                 raise ConversionError(f"{where} has data_format='channels_first'; convert maps channels_last")
             return [self.fn(self.torch.flatten, x, 1, name=self._target(name))]
+        if isinstance(layer, L.Reshape):
+            # target_shape leaves out the batch axis: (batch, ...) -> (batch, *target_shape), at most one -1
+            batch = self.method("size", x, 0, name=self._target(f"{name}_batch"))
+            target = tuple(int(d) for d in layer.target_shape)
+            return [self.fn(self.torch.reshape, x, (batch, *target), name=self._target(name))]
         if isinstance(layer, L.Permute):
             return [self.method("permute", x, 0, *[int(d) for d in layer.dims], name=self._target(name))]
         if isinstance(layer, (L.GlobalAveragePooling1D, L.GlobalMaxPooling1D)):
@@ -373,7 +382,7 @@ class GraphBuilder:
             return x
         return self.module(name if alone else f"{name}_{_activation_name(fn)}", module, x)
 
-    def _embedding(self, layer, x, where: str):
+    def _embedding(self, layer, x, dtype: str, where: str):
         from torch import nn
         w = _only_weights(layer, {"embeddings"}, where)
         if "embeddings" not in w:
@@ -381,8 +390,11 @@ class GraphBuilder:
         table = w["embeddings"]
         embedding = nn.Embedding(table.shape[0], table.shape[1])
         _port(embedding, "weight", table, where)
-        tokens = self.method("long", x, name=self._target(f"{layer.name}_tokens"))  # Keras casts ids to int too
-        out = self.module(layer.name, embedding, tokens, node_name=self._target(layer.name))
+        # Keras casts float ids to int; integer ids (int32 or int64, both of which nn.Embedding takes) go in
+        # as they are, so the module holds no cast for parity.from_torch to map on the way back.
+        if "int" not in dtype:
+            x = self.method("long", x, name=self._target(f"{layer.name}_tokens"))
+        out = self.module(layer.name, embedding, x, node_name=self._target(layer.name))
         return out
 
     def _rnn_outputs(self, base: str, kind: str, result, bidirectional: bool):
@@ -505,7 +517,11 @@ class GraphBuilder:
         from torch import nn
         if getattr(layer, "renorm", False):
             raise ConversionError(f"{where} has renorm=True; convert maps plain batch normalization only")
-        size = self._last_axis(layer, step, where)
+        shape = step.args[0].shape
+        axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        # (batch, channels, time) with axis=1 is BatchNorm1d's own layout (what parity.from_torch writes)
+        channels_first = len(shape) == 3 and [int(a) % 3 for a in axes] == [1]
+        size = int(shape[1]) if channels_first else self._last_axis(layer, step, where)
         w = _only_weights(layer, {"gamma", "beta", "moving_mean", "moving_variance"}, where)
         # Keras's running average keeps `momentum` of the old value, torch's keeps 1 - momentum.
         norm = nn.BatchNorm1d(size, eps=float(layer.epsilon), momentum=1.0 - float(layer.momentum),
@@ -516,14 +532,14 @@ class GraphBuilder:
         _port(norm, "running_mean", w["moving_mean"], where)
         _port(norm, "running_var", w["moving_variance"], where)
         base = self._target(layer.name)
-        if len(step.args[0].shape) == 2:  # (batch, features): BatchNorm1d's own layout
+        if len(step.args[0].shape) == 2 or channels_first:  # (batch, features) or (batch, features, time)
             return self.module(layer.name, norm, x, node_name=base)
         if len(step.args[0].shape) != 3:
             raise ConversionError(f"{where} reads a rank-{len(step.args[0].shape)} input; convert maps "
                                   "(batch, features) and (batch, time, features)")
         # (batch, time, features) -> BatchNorm1d's (batch, features, time) and back
-        channels_first = self.method("transpose", x, 1, 2, name=f"{base}_input")
-        normed = self.module(layer.name, norm, channels_first, node_name=f"{base}_channels_first")
+        moved = self.method("transpose", x, 1, 2, name=f"{base}_input")
+        normed = self.module(layer.name, norm, moved, node_name=f"{base}_channels_first")
         return self.method("transpose", normed, 1, 2, name=base)
 
     # -- keras.ops calls
@@ -569,6 +585,8 @@ class GraphBuilder:
             return self.fn(binary[kind], val(args[0]), val(args[1]), name=base)
         if kind == "Concatenate":
             return self.fn(torch.cat, val(args[0]), dim=int(op.axis), name=base)
+        if kind == "Stack":  # keras.ops.stack's axis counts the batch axis, as torch.stack's dim does
+            return self.fn(torch.stack, val(args[0]), dim=int(op.axis), name=base)
         if kind == "Squeeze":
             axis = axes(op.axis)
             return self.fn(torch.squeeze, val(args[0]), *(() if axis is None else (axis,)), name=base)
@@ -586,6 +604,9 @@ class GraphBuilder:
         unary = {"Relu": torch.relu, "Tanh": torch.tanh, "Sigmoid": torch.sigmoid}
         if kind in unary and len(args) == 1:
             return self.fn(unary[kind], val(args[0]), name=base)
+        if kind == "Gelu" and len(args) == 1:  # keras.ops.gelu: the tanh form unless approximate=False
+            return self.fn(torch.nn.functional.gelu, val(args[0]), approximate="tanh" if op.approximate else "none",
+                           name=base)
         if kind in ("Softmax", "LogSoftmax"):
             axis = axes(op.axis)
             if not isinstance(axis, int):

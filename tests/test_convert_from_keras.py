@@ -148,6 +148,11 @@ def test_keras_io_stacks_of_unequal_layers():
     module = converted(seq(layers.Embedding(VOCAB, 8), layers.GRU(16, return_sequences=True), layers.SimpleRNN(8),
                            layers.Dense(4), shape=(None,), dtype="int32"), tokens())
     assert [type(m) for m in module.children()] == [nn.Embedding, nn.GRU, nn.RNN, nn.Linear]
+    # integer ids go in uncast (no aten.to for the way back), int32 or int64 alike
+    assert [n.target for n in module.graph.nodes if n.op == "call_method"] == []
+    with torch.no_grad():
+        ids = torch.from_numpy(tokens())
+        assert torch.equal(module(ids), module(ids.long()))
 
 
 @backend
@@ -170,6 +175,7 @@ def test_embedding_with_float_token_input_and_pooling():
     module = converted(keras.Model(inputs, layers.Dense(3)(x)), tokens().astype("float32"),
                        other=tokens(seed=9).astype("float32"))
     assert module.embedding.weight.shape == (VOCAB, 8)
+    assert [n.target for n in module.graph.nodes if n.op == "call_method"] == ["long"]  # float ids cast, as Keras
 
 
 # --- heads -------------------------------------------------------------------------------------------------
@@ -202,13 +208,38 @@ def test_activation_layers_dropout_and_one_sigmoid_logit():
 @backend
 def test_layer_and_batch_normalization():
     module = converted(seq(layers.LSTM(8, return_sequences=True), layers.BatchNormalization(momentum=0.9),
+                           layers.BatchNormalization(axis=1, name="over_time"),  # (batch, channels=time, 8)
                            layers.LSTM(8), layers.LayerNormalization(epsilon=1e-3),
                            layers.BatchNormalization(epsilon=1e-2), layers.Dense(3)), floats())
     norms = [m for m in module.children() if isinstance(m, (nn.LayerNorm, nn.BatchNorm1d))]
-    assert [type(m) for m in norms] == [nn.BatchNorm1d, nn.LayerNorm, nn.BatchNorm1d]
+    assert [type(m) for m in norms] == [nn.BatchNorm1d, nn.BatchNorm1d, nn.LayerNorm, nn.BatchNorm1d]
+    assert module.over_time.num_features == STEPS
+    norms = norms[:1] + norms[2:]
     assert norms[0].momentum == pytest.approx(0.1) and norms[2].eps == pytest.approx(1e-2)
     assert norms[1].eps == pytest.approx(1e-3)
     assert not np.allclose(norms[0].running_var.numpy(), 1.0)  # the moving statistics came along
+
+
+@backend
+def test_stack_reshape_and_the_activation_layers_that_from_torch_writes():
+    """What parity.from_torch puts in the Keras models it builds comes back: ops.stack, Reshape, LeakyReLU, ELU, gelu."""
+    inputs = keras.Input((STEPS, FEATURES))
+    h = layers.LSTM(8, return_sequences=True)(inputs)                     # (batch, time, 8)
+    pair = ops.stack([h[:, -1], ops.max(h, axis=1)], axis=1)              # (batch, 2, 8)
+    last = ops.stack([h[:, 0], h[:, -1]], axis=-1)                        # (batch, 8, 2)
+    flat = layers.Reshape((-1,), name="flat")(pair)                       # (batch, 16)
+    # gelu's two forms part by ~1e-4 only where |x| > 1, so it reads 4 * flat (LSTM outputs lie in (-1, 1))
+    grid = layers.Reshape((4, 4), name="grid")(layers.Reshape((2, 8))(flat))
+    parts = [layers.LeakyReLU(negative_slope=0.2, name="leaky")(flat), layers.ELU(alpha=0.7, name="elu")(flat),
+             ops.gelu(flat * 4.0), ops.gelu(flat * 4.0, approximate=False), layers.Flatten()(grid), layers.Flatten()(last)]
+    module = converted(keras.Model(inputs, layers.Dense(3)(layers.Concatenate()(parts))), floats())
+    assert module.leaky.negative_slope == pytest.approx(0.2) and module.elu.alpha == pytest.approx(0.7)
+    found = {n.target for n in module.graph.nodes if n.op == "call_function"}
+    assert {torch.stack, torch.reshape, torch.nn.functional.gelu} <= found
+    gelus = [n.kwargs["approximate"] for n in module.graph.nodes if n.target is torch.nn.functional.gelu]
+    assert gelus == ["tanh", "none"]
+    with torch.no_grad():  # the batch axis stays free: another batch size runs
+        assert tuple(module(torch.from_numpy(floats(batch=3))).shape) == (3, 3)
 
 
 @backend
