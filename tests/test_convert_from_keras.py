@@ -97,6 +97,7 @@ def recurrent_layers():
 
 
 @backend
+@pytest.mark.extended  # JAX compiles each new recurrent model: torch in make test, JAX and TF in test-extended
 def test_stacked_cells_become_one_module_per_cell():
     cells = layers.RNN([layers.GRUCell(6), layers.LSTMCell(4), layers.SimpleRNNCell(8)], go_backwards=True, name="r")
     module = converted(seq(cells, layers.Dense(3)), floats())
@@ -105,6 +106,7 @@ def test_stacked_cells_become_one_module_per_cell():
 
 
 @backend
+@pytest.mark.extended  # JAX compiles each new recurrent model: torch in make test, JAX and TF in test-extended
 def test_each_recurrent_layer_converts_to_its_torch_module():
     made = recurrent_layers()
     module = converted(branches([layer for layer, _ in made]), floats())
@@ -121,6 +123,7 @@ def test_each_recurrent_layer_converts_to_its_torch_module():
 
 
 @backend
+@pytest.mark.extended  # JAX compiles each new recurrent model: torch in make test, JAX and TF in test-extended
 def test_bidirectional_merge_modes():
     modes = ["concat", "sum", "mul", "ave"]
     last = [layers.Bidirectional(layers.GRU(6), merge_mode=m, name=f"b{i}") for i, m in enumerate(modes)]
@@ -135,6 +138,7 @@ def test_bidirectional_merge_modes():
 
 
 @backend
+@pytest.mark.extended  # JAX compiles each new recurrent model: torch in make test, JAX and TF in test-extended
 def test_keras_io_stacks_of_unequal_layers():
     # keras-io's working_with_rnns: Bidirectional(LSTM(64, seq)) -> Bidirectional(LSTM(32)), sizes shrunk
     inputs = keras.Input((None,), dtype="int32")
@@ -373,6 +377,7 @@ def test_a_wrong_mapping_is_caught_and_the_first_differing_layer_named(monkeypat
 
 
 @backend
+@pytest.mark.extended  # JAX compiles each new recurrent model: torch in make test, JAX and TF in test-extended
 def test_partial_gelu_and_nested_models():
     gelu_tanh = functools.partial(keras.activations.gelu, approximate=True)
     inner = seq(layers.GRU(6, return_sequences=True), layers.Dense(4, activation=gelu_tanh))

@@ -665,6 +665,7 @@ def test_what_a_file_cannot_say_is_refused_and_no_file_is_lost(user_files):
 
 
 @backend
+@pytest.mark.extended  # a 28-step bidirectional LSTM compiled under JAX: torch in make test
 def test_the_readers_bidirectional_model_with_readout_matches_the_module(tmp_path, user_files, test_images):
     """--readout last-output: the Keras logits equal the user's own module's, out[:, -1] and all; h_n would
     not (the reason the flag is required).  convert_module reads the forward itself, and
