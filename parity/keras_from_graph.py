@@ -268,6 +268,13 @@ def _to_copy(self: _Builder, a):
     return self.tensor(value)
 
 
+def _index(self: _Builder, a):
+    """``out[idx, ...]`` with index tensors: positions read from the data, which fixed Keras layers cannot pick."""
+    self.fail("it indexes with tensors (out[idx, ...]), positions computed in the forward (from the input, or "
+              "a list turned into a tensor); a Keras graph of fixed layers has no counterpart: index with plain "
+              "integers or slices")
+
+
 def _zeros(self: _Builder, a):
     fill = a.get("fill_value", 1.0 if "ones" in op_name(self.node) else 0.0)
     return Zeros(tensor_shape(self.node), float(fill))
@@ -716,6 +723,8 @@ HANDLERS = {
     "aten.clone.default": _identity,
     "aten.alias.default": _identity,
     "aten.detach.default": _identity,
+    "aten.lift_fresh_copy.default": _identity,  # a tensor constant of the forward (torch.tensor([...]))
+    "aten.index.Tensor": _index,
     "aten._to_copy.default": _to_copy,
     "aten.to.dtype_layout": _to_copy,
     "aten.to.device": _to_copy,
