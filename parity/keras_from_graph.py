@@ -649,9 +649,10 @@ def _recurrent(self: _Builder, a):
     outputs = [self.out(seq, x.b, index=0)]
     for i in (1, 2) if kind == "lstm" else (1,):
         if need_state:
-            # (batch, layers*dirs, hidden); one state is expand_dims, which the way back to torch also maps
-            states = finals[i]
-            k = ops.expand_dims(states[0], 1) if len(states) == 1 else ops.stack(states, axis=1)
+            # (batch, layers*dirs, hidden), built from expand_dims and concatenate (not stack): the way
+            # back to torch (keras_layers_to_torch) maps those two ops
+            states = [ops.expand_dims(s, 1) for s in finals[i]]
+            k = states[0] if len(states) == 1 else ops.concatenate(states, axis=1)
             outputs.append(self.out(k, 1, index=i))
         else:
             outputs.append(Unusable("a final state"))
