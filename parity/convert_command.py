@@ -241,18 +241,25 @@ def _convert_program(src: Path, dst: Path, source: Source, say, lines: list[str]
     """A .pt2: the Keras model read off its graph, checked against the program on its example inputs."""
     import warnings
     _keras_ready()
-    from parity.from_torch import UnusedParameterWarning, convert_exported
+    from parity.from_torch import UnusedParameterWarning, convert_exported_batch_first
     program = source.program
     args, _ = program.example_inputs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnusedParameterWarning)
-        model = convert_exported(program)  # raises unless it matches the program on the example inputs
+        # raises unless it matches the program on the example inputs
+        model, batch_axis = convert_exported_batch_first(program)
     for warning in caught:  # a parameter the forward never reads is left out: said, not refused
         if issubclass(warning.category, UnusedParameterWarning):
             say(f"note: {warning.message}")
     x = np.asarray(args[0].detach().cpu().numpy())
     expected = _program_logits(program, args)
     what = f"the program's example inputs, shape {tuple(x.shape)}"
+    # The Keras model is batch-first: a time-major program's (time, batch, ...) inputs are moved
+    x = np.ascontiguousarray(np.moveaxis(x, batch_axis, 0))
+    if batch_axis:
+        what += f", batch axis {batch_axis} moved to the front"
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.int32)  # token ids: the Keras model's input is int32
 
     def write(tmp: Path) -> object:
         from keras_version.train import load_model

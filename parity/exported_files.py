@@ -203,7 +203,13 @@ def load_exported(path: Path):
                               f"{RESAVE}") from None
     tensors = dict(program.state_dict)
     tensors.update({f"constant {k}": v for k, v in program.constants.items() if isinstance(v, torch.Tensor)})
-    check_tensors(tensors, path)
+    # Only floating tensors must be float32: an integer one (an index the forward built, BatchNorm's
+    # num_batches_tracked) is not a precision problem; the graph's operators decide whether it maps.
+    check_tensors({k: v for k, v in tensors.items() if v.is_floating_point() or v.is_complex()}, path)
+    for key, value in tensors.items():
+        if not (value.is_floating_point() or value.is_complex()) and (value.layout != torch.strided
+                                                                      or value.is_quantized or value.is_meta):
+            raise ConversionError(f"tensor {key!r} in {path} is not a plain dense tensor; {RESAVE}")
     if program.example_inputs is None:
         raise ConversionError(f"{path} holds no example inputs, and the check needs them: {RESAVE}")
     return program

@@ -105,6 +105,12 @@ def convert_exported(exported_program, example_inputs=None, *, timesteps: int | 
     ``example_inputs``: a tensor or a one-element tuple; None uses the example inputs
     the program was exported with (``torch.export.save`` stores them in the ``.pt2``).
     """
+    return convert_exported_batch_first(exported_program, example_inputs, timesteps=timesteps)[0]
+
+
+def convert_exported_batch_first(exported_program, example_inputs=None, *, timesteps: int | None = None):
+    """``(model, batch_axis)``: :func:`convert_exported`'s model and the axis of the program's input that
+    holds the sequences (1 for a time-major forward); the Keras model reads them batch-first."""
     import torch
     if not isinstance(exported_program, torch.export.ExportedProgram):
         raise TypeError(f"convert_exported takes a torch.export.ExportedProgram, got "
@@ -134,7 +140,7 @@ def convert_exported(exported_program, example_inputs=None, *, timesteps: int | 
     _check_steps(x, batch_axis, timesteps)
     from parity.torch_graph import read_exported
     graph = read_exported(exported_program)
-    return _convert(graph, x, reference, batch_axis, where, gap64=float64_gap(module, x, reference))
+    return _convert(graph, x, reference, batch_axis, where, gap64=float64_gap(module, x, reference)), batch_axis
 
 
 # --- The shared steps ------------------------------------------------------------------------------

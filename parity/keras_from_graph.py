@@ -251,12 +251,28 @@ def _dropout(self: _Builder, a):
 
 
 def _to_copy(self: _Builder, a):
+    """A cast that keeps the values is the identity: float32 to float32, and integer token ids to an
+    integer dtype (``ids.long()`` before an Embedding; Keras's Embedding reads the int32 input as is)."""
     import torch
     value = a["self"]
     dtype = a.get("dtype")
-    if dtype is not None and dtype != torch.float32 and not isinstance(value, Zeros):
-        self.fail(f"the forward casts to {dtype}; the converter works in float32")
-    return value if isinstance(value, Zeros) else self.tensor(value)
+    if isinstance(value, Zeros):
+        return value
+    source = getattr(self.node.args[0], "meta", {}).get("val") if self.node.args else None
+    source_dtype = getattr(source, "dtype", None)
+    integer = (torch.int32, torch.int64)
+    if dtype is not None and dtype != torch.float32 and not (dtype in integer and source_dtype in integer):
+        came = f" from {str(source_dtype).removeprefix('torch.')}" if source_dtype is not None else ""
+        self.fail(f"the forward casts{came} to {str(dtype).removeprefix('torch.')}, which changes the values; "
+                  "the converter works in float32 (and integer token ids)")
+    return self.tensor(value)
+
+
+def _index(self: _Builder, a):
+    """``out[idx, ...]`` with index tensors: positions read from the data, which fixed Keras layers cannot pick."""
+    self.fail("it indexes with tensors (out[idx, ...]), positions computed in the forward (from the input, or "
+              "a list turned into a tensor); a Keras graph of fixed layers has no counterpart: index with plain "
+              "integers or slices")
 
 
 def _zeros(self: _Builder, a):
@@ -504,10 +520,8 @@ def _reshape(self: _Builder, a):
     current = tuple(x.shape[:x.b]) + tuple(x.shape[x.b + 1:])
     if target == current:
         return Tensor(x.k, j, out)
-    if target:
-        k = self.keras.layers.Reshape(target, name=self.name("_reshape"))(x.k)
-    else:
-        k = self.keras.ops.reshape(x.k, (-1,))
+    # keras.ops.reshape, not layers.Reshape: the way back to torch (keras_layers_to_torch) maps the op
+    k = self.keras.ops.reshape(x.k, (-1,) + target)
     return Tensor(k, j, out)
 
 
@@ -635,7 +649,11 @@ def _recurrent(self: _Builder, a):
     outputs = [self.out(seq, x.b, index=0)]
     for i in (1, 2) if kind == "lstm" else (1,):
         if need_state:
-            outputs.append(self.out(ops.stack(finals[i], axis=1), 1, index=i))  # (batch, layers*dirs, hidden)
+            # (batch, layers*dirs, hidden), built from expand_dims and concatenate (not stack): the way
+            # back to torch (keras_layers_to_torch) maps those two ops
+            states = [ops.expand_dims(s, 1) for s in finals[i]]
+            k = states[0] if len(states) == 1 else ops.concatenate(states, axis=1)
+            outputs.append(self.out(k, 1, index=i))
         else:
             outputs.append(Unusable("a final state"))
     return tuple(outputs)
@@ -688,6 +706,11 @@ HANDLERS = {
     "aten.squeeze.dims": _reshape,
     "aten.squeeze.default": _reshape,
     "aten.unsqueeze.default": _reshape,
+    # hidden.squeeze_(0): torch.export keeps the in-place op, and later reads go through its node
+    "aten.squeeze_.dim": _reshape,
+    "aten.squeeze_.dims": _reshape,
+    "aten.squeeze_.default": _reshape,
+    "aten.unsqueeze_.default": _reshape,
     "aten.cat.default": _cat,
     "aten.concat.default": _cat,
     "aten.stack.default": _stack,
@@ -701,6 +724,8 @@ HANDLERS = {
     "aten.clone.default": _identity,
     "aten.alias.default": _identity,
     "aten.detach.default": _identity,
+    "aten.lift_fresh_copy.default": _identity,  # a tensor constant of the forward (torch.tensor([...]))
+    "aten.index.Tensor": _index,
     "aten._to_copy.default": _to_copy,
     "aten.to.dtype_layout": _to_copy,
     "aten.to.device": _to_copy,

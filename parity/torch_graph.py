@@ -59,10 +59,32 @@ def trace_module(module, x):
         try:
             return torch.export.export(module.eval(), (x,), strict=False)
         except Exception as e:  # torch raises many types here; the user needs one line
+            check = _failing_assert(e, module)
+            if check is not None:
+                raise ConversionError(
+                    f"torch.export could not trace {type(module).__name__}'s forward: its data-dependent check "
+                    f"`{check} needs tensor values that a trace does not have ({type(e).__name__}); export the "
+                    "forward without that assert (delete it, or keep it in a test) and convert again") from None
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise ConversionError(f"torch.export could not trace {type(module).__name__}'s forward on example_x "
                                   f"({type(e).__name__}: {first[:200]}); convert maps forwards that torch.export "
                                   "can trace") from None
+
+
+def _failing_assert(error, module) -> str | None:
+    """``assert torch.equal(...)` (file.py:51)`` when the trace stopped on an ``assert`` of the
+    module's own source (a check on tensor values, which torch.export cannot decide), else None."""
+    import inspect
+    import traceback
+    try:
+        source = inspect.getsourcefile(type(module))
+    except (TypeError, OSError):
+        return None
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == source]
+    if not frames or not (frames[-1].line or "").lstrip().startswith("assert"):
+        return None
+    frame = frames[-1]
+    return f"{frame.line.strip()}` ({frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})"
 
 
 def read_exported(program, root_name: str | None = None) -> Graph:

@@ -207,6 +207,37 @@ def test_a_parameter_the_forward_never_reads_is_named_not_refused(tmp_path):
     assert result.max_abs_diff <= result.allowance
 
 
+class TimeMajorIdsGruNorm(nn.Module):
+    """Time-major token ids, cast with ``.long()``, a GRU, and a BatchNorm1d (whose int64
+    ``num_batches_tracked`` buffer travels in the .pt2): the CLI's self-check must move the batch axis."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(30, 6)
+        self.gru = nn.GRU(6, 8)
+        self.norm = nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, ids):                    # (time, batch) token ids
+        out, _ = self.gru(self.embedding(ids.long()))
+        return self.fc(self.norm(out[-1]))
+
+
+def test_a_time_major_pt2_with_integer_buffers_converts(tmp_path):
+    """The example inputs are (time, batch): the self-check feeds them batch-first; an int64 buffer is
+    no precision problem."""
+    from parity.convert_command import convert_file
+    torch.manual_seed(3)
+    model = TimeMajorIdsGruNorm().eval()
+    with torch.no_grad():
+        model.norm.running_mean.uniform_(-1, 1)
+    ids = torch.from_numpy(np.random.default_rng(3).integers(0, 30, (9, 5)))  # 9 steps, 5 sequences
+    torch.export.save(torch.export.export(model, (ids,)), tmp_path / "tm.pt2")
+    result = convert_file(tmp_path / "tm.pt2", tmp_path / "tm.keras", out=lambda line: None)
+    assert any("shape (9, 5), batch axis 1 moved to the front" in line for line in result.lines), result.lines
+    assert result.max_abs_diff <= result.allowance < 1e-4
+
+
 # --- A .pt2 runs no code from the file ----------------------------------------------------------------
 
 def rewritten(src, dst, replace: dict):

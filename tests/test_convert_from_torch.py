@@ -377,6 +377,97 @@ def test_refusals_are_one_line_naming_the_node(cls, x_shape, expected):
                             "(Keras recurrent layers start from zeros)")
 
 
+class CastsIds(nn.Module):
+    """What parity.from_keras writes for an Embedding: ``ids.long()`` and a float32 ``.float()``."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(20, 5)
+        self.gru = nn.GRU(5, 4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, ids):
+        out, _ = self.gru(self.embedding(ids.long()).float())
+        return self.fc(out[:, -1])
+
+
+class SqueezesInPlace(nn.Module):
+    """A time-major LSTM read through ``hidden.squeeze_(0)`` (schladt_lstm in the zoo)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):                      # (time, batch, features)
+        _, (hidden, _) = self.lstm(x)
+        hidden.squeeze_(0)                     # (batch, hidden)
+        return self.fc(hidden)
+
+
+def test_casts_that_keep_the_values_and_in_place_squeeze_convert(rng):
+    torch.manual_seed(0)
+    ids = torch.from_numpy(rng.integers(0, 20, (3, 6)))
+    m = CastsIds()
+    _agrees_on_fresh_batch(m, _convert(m, ids), torch.from_numpy(rng.integers(0, 20, (5, 6))))
+    m = SqueezesInPlace()
+    _agrees_on_fresh_batch(m, _convert(m, torch.randn(6, 3, 5)), torch.randn(6, 4, 5), batch_axis=1)
+
+
+class CastsFloats(nn.Module):
+    def __init__(self, cast):
+        super().__init__()
+        self.rnn, self.fc, self.cast = nn.RNN(5, 4, batch_first=True), nn.Linear(4, 2), cast
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1] * 3).to(self.cast)
+
+
+class AssertsInForward(nn.Module):
+    """bentrevett_simple_rnn's tutorial check, which torch.export cannot decide."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.RNN(5, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        output, hidden = self.rnn(x)
+        assert torch.equal(output[-1, :, :], hidden.squeeze(0))
+        return self.fc(hidden.squeeze(0))
+
+
+class IndexesWithAList(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.GRU(5, 4, batch_first=True), nn.Linear(8, 2)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, [0, -1]].flatten(1))
+
+
+def test_casts_that_change_values_asserts_and_tensor_indexing_are_refused_in_one_line():
+    x = torch.randn(3, 6, 5)
+    for cast, said in ((torch.int64, "casts from float32 to int64, which changes the values"),
+                       (torch.float64, "casts from float32 to float64, which changes the values")):
+        with pytest.raises(ConversionError) as e:
+            _convert(CastsFloats(cast), x)
+        assert "\n" not in str(e.value) and str(e.value).startswith("cannot map aten.") and said in str(e.value)
+    with pytest.raises(ConversionError) as e:
+        _convert(AssertsInForward(), torch.randn(6, 3, 5))
+    assert "\n" not in str(e.value), str(e.value)
+    assert str(e.value).startswith("torch.export could not trace AssertsInForward's forward: its data-dependent check "
+                                   "`assert torch.equal(output[-1, :, :], hidden.squeeze(0))` "
+                                   "(test_convert_from_torch.py:"), str(e.value)
+    assert str(e.value).endswith("export the forward without that assert (delete it, or keep it in a test) and "
+                                 "convert again")
+    with pytest.raises(ConversionError) as e:
+        _convert(IndexesWithAList(), x)
+    assert str(e.value).startswith("cannot map aten.index.Tensor (IndexesWithAList") and "indexes with tensors" \
+        in str(e.value), str(e.value)
+
+
 def test_float64_module_is_refused_with_the_cast():
     with pytest.raises(ConversionError) as e:
         _convert(TimeMajorGRU().double(), torch.randn(3, 6, 5, dtype=torch.float64))
